@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Connection pool with per-connection prepared statements and retried transactions. */
+#include "pg.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define CO_PG_MAX_PREPARED 128
+
+struct co_pg_conn {
+    PGconn *pg;
+    const co_pg_stmt *prepared[CO_PG_MAX_PREPARED];
+    size_t nprepared;
+    bool broken;
+    char sqlstate[6];
+    char constraint[64];
+    co_pg_conn *next_free;
+};
+
+struct co_pg_pool {
+    char *url;
+    int size;
+    int open; /* connections that exist (free or in use) */
+    co_pg_conn *free_list;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static PGconn *connect_db(const char *url, char *err, size_t errlen)
+{
+    PGconn *pg = PQconnectdb(url);
+    if (pg == NULL) {
+        snprintf(err, errlen, "could not connect to the database: out of memory");
+        return NULL;
+    }
+    if (PQstatus(pg) != CONNECTION_OK) {
+        const char *m = PQerrorMessage(pg);
+        size_t n = strcspn(m, "\n");
+        snprintf(err, errlen, "could not connect to the database: %.*s", (int)n, m);
+        PQfinish(pg);
+        return NULL;
+    }
+    PGresult *r = PQexec(pg, "SET application_name = 'coalition'; SET TIME ZONE 'UTC'");
+    PQclear(r);
+    return pg;
+}
+
+co_pg_pool *co_pg_pool_new(const char *url, int size, char *err, size_t errlen)
+{
+    co_pg_pool *p = calloc(1, sizeof *p);
+    if (p == NULL || size < 1) {
+        free(p);
+        snprintf(err, errlen, "could not create database pool");
+        return NULL;
+    }
+    p->url = strdup(url);
+    p->size = size;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    co_pg_conn *c = calloc(1, sizeof *c);
+    if (p->url == NULL || c == NULL) {
+        free(c);
+        co_pg_pool_free(p);
+        snprintf(err, errlen, "could not create database pool: out of memory");
+        return NULL;
+    }
+    c->pg = connect_db(url, err, errlen);
+    if (c->pg == NULL) {
+        free(c);
+        co_pg_pool_free(p);
+        return NULL;
+    }
+    p->open = 1;
+    p->free_list = c;
+    return p;
+}
+
+static void conn_free(co_pg_conn *c)
+{
+    if (c->pg != NULL) {
+        PQfinish(c->pg);
+    }
+    free(c);
+}
+
+void co_pg_pool_free(co_pg_pool *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    co_pg_conn *c = p->free_list;
+    while (c != NULL) {
+        co_pg_conn *n = c->next_free;
+        conn_free(c);
+        c = n;
+    }
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p->url);
+    free(p);
+}
+
+co_err co_pg_acquire(co_pg_pool *p, int64_t timeout_ms, co_pg_conn **out)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    if (timeout_ms > 60000) {
+        timeout_ms = 60000;
+    }
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        if (p->free_list != NULL) {
+            co_pg_conn *c = p->free_list;
+            p->free_list = c->next_free;
+            pthread_mutex_unlock(&p->mu);
+            c->next_free = NULL;
+            c->sqlstate[0] = '\0';
+            c->constraint[0] = '\0';
+            *out = c;
+            return CO_OK;
+        }
+        if (p->open < p->size) {
+            p->open++;
+            pthread_mutex_unlock(&p->mu);
+            char err[256];
+            co_pg_conn *c = calloc(1, sizeof *c);
+            if (c != NULL) {
+                c->pg = connect_db(p->url, err, sizeof err);
+            }
+            if (c == NULL || c->pg == NULL) {
+                free(c);
+                co_log(CO_LOG_ERROR, "database unavailable", "{s:s}", "error",
+                       c == NULL ? "out of memory" : err);
+                pthread_mutex_lock(&p->mu);
+                p->open--;
+                pthread_cond_signal(&p->cv);
+                pthread_mutex_unlock(&p->mu);
+                return CO_ERR_UNAVAILABLE;
+            }
+            *out = c;
+            return CO_OK;
+        }
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &until) != 0) {
+            pthread_mutex_unlock(&p->mu);
+            return CO_ERR_DEADLINE_EXCEEDED;
+        }
+    }
+}
+
+void co_pg_release(co_pg_pool *p, co_pg_conn *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    if (!c->broken && PQstatus(c->pg) == CONNECTION_OK &&
+        PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+        /* A transaction left open by a failed path: never hand it to the next user. */
+        PGresult *r = PQexec(c->pg, "ROLLBACK");
+        PQclear(r);
+    }
+    bool drop =
+        c->broken || PQstatus(c->pg) != CONNECTION_OK || PQtransactionStatus(c->pg) != PQTRANS_IDLE;
+    pthread_mutex_lock(&p->mu);
+    if (drop) {
+        p->open--;
+    } else {
+        c->next_free = p->free_list;
+        p->free_list = c;
+    }
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    if (drop) {
+        conn_free(c);
+    }
+}
+
+PGconn *co_pg_raw(co_pg_conn *c)
+{
+    return c->pg;
+}
+
+co_err co_pg_sqlstate_err(const char *s)
+{
+    if (s == NULL || s[0] == '\0') {
+        return CO_ERR_UNAVAILABLE;
+    }
+    if (strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0) {
+        return CO_ERR_RETRY;
+    }
+    if (strcmp(s, "23505") == 0) {
+        return CO_ERR_ALREADY_EXISTS;
+    }
+    if (strcmp(s, "23514") == 0) {
+        return CO_ERR_FAILED_PRECONDITION;
+    }
+    if (strcmp(s, "57014") == 0) {
+        return CO_ERR_DEADLINE_EXCEEDED;
+    }
+    if (strncmp(s, "08", 2) == 0 || strncmp(s, "53", 2) == 0 || strncmp(s, "57P", 3) == 0) {
+        return CO_ERR_UNAVAILABLE;
+    }
+    return CO_ERR_INTERNAL;
+}
+
+/* Records the failure of r on c and maps it; clears r. */
+static co_err fail_result(co_pg_conn *c, PGresult *r, const char *what)
+{
+    const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *cons = r != NULL ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    snprintf(c->sqlstate, sizeof c->sqlstate, "%s", state != NULL ? state : "");
+    snprintf(c->constraint, sizeof c->constraint, "%s", cons != NULL ? cons : "");
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        c->broken = true;
+    }
+    co_err e = co_pg_sqlstate_err(c->sqlstate);
+    if (e == CO_ERR_INTERNAL || e == CO_ERR_UNAVAILABLE) {
+        /* The primary message names objects, never values (those are in DETAIL). */
+        const char *m = r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        co_log(CO_LOG_ERROR, "database statement failed", "{s:s, s:s, s:s}", "statement", what,
+               "sqlstate", c->sqlstate, "error", m != NULL ? m : "connection lost");
+    }
+    PQclear(r);
+    return e;
+}
+
+static bool is_prepared(const co_pg_conn *c, const co_pg_stmt *st)
+{
+    for (size_t i = 0; i < c->nprepared; i++) {
+        if (c->prepared[i] == st) {
+            return true;
+        }
+    }
+    return false;
+}
+
+co_err co_pg_exec(co_pg_conn *c, const co_pg_stmt *st, const char *const *vals, const int *lens,
+                  const int *fmts, PGresult **out)
+{
+    if (!is_prepared(c, st)) {
+        if (c->nprepared == CO_PG_MAX_PREPARED) {
+            co_log(CO_LOG_ERROR, "too many prepared statements", "{s:s}", "statement", st->name);
+            return CO_ERR_INTERNAL;
+        }
+        PGresult *r = PQprepare(c->pg, st->name, st->sql, st->nparams, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            return fail_result(c, r, st->name);
+        }
+        PQclear(r);
+        c->prepared[c->nprepared++] = st;
+    }
+    PGresult *r = PQexecPrepared(c->pg, st->name, st->nparams, vals, lens, fmts, 0);
+    ExecStatusType s = PQresultStatus(r);
+    if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+        return fail_result(c, r, st->name);
+    }
+    *out = r;
+    return CO_OK;
+}
+
+co_err co_pg_command(co_pg_conn *c, const char *sql)
+{
+    PGresult *r = PQexec(c->pg, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        return fail_result(c, r, sql);
+    }
+    PQclear(r);
+    return CO_OK;
+}
+
+const char *co_pg_last_sqlstate(const co_pg_conn *c)
+{
+    return c->sqlstate;
+}
+
+const char *co_pg_last_constraint(const co_pg_conn *c)
+{
+    return c->constraint;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+co_err co_pg_tx(co_pg_pool *p, int64_t timeout_ms, co_pg_tx_fn fn, void *ud)
+{
+    int64_t end = timeout_ms == INT64_MAX ? INT64_MAX : now_ms() + timeout_ms;
+    co_err e = CO_ERR_INTERNAL;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        int64_t left = end == INT64_MAX ? 30000 : end - now_ms();
+        if (left <= 0) {
+            return CO_ERR_DEADLINE_EXCEEDED;
+        }
+        co_pg_conn *c;
+        e = co_pg_acquire(p, left, &c);
+        if (e != CO_OK) {
+            return e;
+        }
+        char begin[96];
+        snprintf(begin, sizeof begin, "BEGIN; SET LOCAL statement_timeout = %lld",
+                 (long long)(left > 60000 ? 60000 : (left < 1 ? 1 : left)));
+        e = co_pg_command(c, begin);
+        if (e == CO_OK) {
+            e = fn(c, ud);
+            if (e == CO_OK) {
+                e = co_pg_command(c, "COMMIT");
+            } else {
+                co_pg_command(c, "ROLLBACK");
+            }
+        }
+        co_pg_release(p, c);
+        if (e != CO_ERR_RETRY) {
+            return e;
+        }
+        /* Jitter from the clock spreads out transactions that collided. */
+        long ms = (2L << attempt) + (long)(now_ms() % 5);
+        struct timespec ts = {0, ms * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return CO_ERR_UNAVAILABLE;
+}
