@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A Coalition client built only from the public protoset: no generated code, Debian's grpcio."""
+import os
+
+import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+
+
+class Coalition:
+    """Calls the gateway over mTLS; messages are dicts in the proto3 JSON mapping."""
+
+    def __init__(self, target, protoset, ca, cert=None, key=None, server_name=None):
+        fds = descriptor_pb2.FileDescriptorSet()
+        with open(protoset, "rb") as f:
+            fds.ParseFromString(f.read())
+        self.pool = descriptor_pool.DescriptorPool()
+        for fd in fds.file:
+            self.pool.Add(fd)
+        def rd(p):
+            if p is None:
+                return None
+            with open(p, "rb") as f:
+                return f.read()
+        creds = grpc.ssl_channel_credentials(rd(ca), rd(key), rd(cert))
+        opts = []
+        if server_name:
+            opts.append(("grpc.ssl_target_name_override", server_name))
+        self.channel = grpc.secure_channel(target, creds, opts)
+
+    def _classes(self, service, method):
+        sd = self.pool.FindServiceByName(service)
+        md = sd.FindMethodByName(method)
+        if hasattr(message_factory, "GetMessageClass"):
+            return (message_factory.GetMessageClass(md.input_type),
+                    message_factory.GetMessageClass(md.output_type))
+        factory = message_factory.MessageFactory(self.pool)
+        req = factory.GetPrototype(md.input_type)
+        resp = factory.GetPrototype(md.output_type)
+        return req, resp
+
+    def raw(self, service, method, payload, metadata=None, timeout=10):
+        """Sends payload bytes as they are; returns the response bytes."""
+        fn = self.channel.unary_unary("/%s/%s" % (service, method))
+        return fn(payload, metadata=metadata, timeout=timeout)
+
+    def call(self, service, method, body, metadata=None, timeout=10):
+        req_cls, resp_cls = self._classes(service, method)
+        req = json_format.ParseDict(body, req_cls())
+        fn = self.channel.unary_unary(
+            "/%s/%s" % (service, method),
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=resp_cls.FromString,
+        )
+        resp = fn(req, metadata=metadata, timeout=timeout)
+        return json_format.MessageToDict(resp, preserving_proto_field_name=True)
+
+    def close(self):
+        self.channel.close()
+
+
+def from_env(identity):
+    """A client for identity ('admin-operator', 'partner-bakery', ...) from COALITION_* variables."""
+    pki = os.environ["COALITION_TEST_PKI"]
+    cert = key = None
+    if identity is not None:
+        cert = os.path.join(pki, identity + ".crt")
+        key = os.path.join(pki, identity + ".key")
+    return Coalition(
+        os.environ["COALITION_TEST_GATEWAY"],
+        os.environ["COALITION_TEST_PROTOSET"],
+        os.path.join(pki, "ca.crt"),
+        cert,
+        key,
+    )
