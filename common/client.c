@@ -151,12 +151,14 @@ static void attempt(co_client *c, const char *method, grpc_byte_buffer *send,
     grpc_completion_queue_destroy(cq);
 }
 
-co_err co_client_unary(co_client *c, const char *method, const ProtobufCMessage *req,
-                       const ProtobufCMessageDescriptor *resp_desc, const co_client_md *md,
-                       size_t nmd, int64_t timeout_ms, bool idempotent, co_arena *arena,
-                       ProtobufCMessage **resp, co_client_status *st)
+co_err co_client_unary_raw(co_client *c, const char *method, const uint8_t *req, size_t len,
+                           const co_client_md *md, size_t nmd, int64_t timeout_ms,
+                           bool idempotent, co_arena *arena, uint8_t **resp, size_t *resp_len,
+                           co_client_status *st)
 {
-    grpc_byte_buffer *send = co_pb_to_bb(req);
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)req, len);
+    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
     if (send == NULL) {
         return CO_ERR_NOMEM;
     }
@@ -192,6 +194,28 @@ co_err co_client_unary(co_client *c, const char *method, const ProtobufCMessage 
     }
     if (rbytes == NULL) {
         return CO_ERR_NOMEM;
+    }
+    *resp = rbytes;
+    *resp_len = rlen;
+    return CO_OK;
+}
+
+co_err co_client_unary(co_client *c, const char *method, const ProtobufCMessage *req,
+                       const ProtobufCMessageDescriptor *resp_desc, const co_client_md *md,
+                       size_t nmd, int64_t timeout_ms, bool idempotent, co_arena *arena,
+                       ProtobufCMessage **resp, co_client_status *st)
+{
+    size_t len;
+    uint8_t *bytes = co_pb_pack(req, arena, &len);
+    if (bytes == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    uint8_t *rbytes;
+    size_t rlen;
+    co_err e = co_client_unary_raw(c, method, bytes, len, md, nmd, timeout_ms, idempotent, arena,
+                                   &rbytes, &rlen, st);
+    if (e != CO_OK) {
+        return e;
     }
     ProtobufCMessage *m = protobuf_c_message_unpack(resp_desc, co_arena_pb(arena), rlen, rbytes);
     if (m == NULL) {

@@ -76,7 +76,7 @@ grpc_server_credentials *co_tls_server_creds(const co_tls_files *f)
 grpc_channel_credentials *co_tls_channel_creds(const co_tls_files *f)
 {
     grpc_ssl_pem_key_cert_pair pair = {.private_key = f->key_pem, .cert_chain = f->cert_pem};
-    return grpc_ssl_credentials_create(f->ca_pem, &pair, NULL, NULL);
+    return grpc_ssl_credentials_create(f->ca_pem, f->cert_pem != NULL ? &pair : NULL, NULL, NULL);
 }
 
 bool co_name_is_valid(const char *s, size_t len)

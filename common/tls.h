@@ -30,7 +30,8 @@ void co_tls_release(co_tls_files *f);
  * The caller owns the result (grpc_server_credentials_release). */
 grpc_server_credentials *co_tls_server_creds(const co_tls_files *f);
 
-/* Client credentials presenting our certificate and trusting only the CA. */
+/* Client credentials presenting our certificate (none if cert_pem is NULL) and trusting only
+ * the CA. */
 grpc_channel_credentials *co_tls_channel_creds(const co_tls_files *f);
 
 /* What a SPIFFE identity names. */
