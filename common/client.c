@@ -152,9 +152,8 @@ static void attempt(co_client *c, const char *method, grpc_byte_buffer *send,
 }
 
 co_err co_client_unary_raw(co_client *c, const char *method, const uint8_t *req, size_t len,
-                           const co_client_md *md, size_t nmd, int64_t timeout_ms,
-                           bool idempotent, co_arena *arena, uint8_t **resp, size_t *resp_len,
-                           co_client_status *st)
+                           const co_client_md *md, size_t nmd, int64_t timeout_ms, bool idempotent,
+                           co_arena *arena, uint8_t **resp, size_t *resp_len, co_client_status *st)
 {
     grpc_slice s = grpc_slice_from_copied_buffer((const char *)req, len);
     grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&s, 1);

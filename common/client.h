@@ -56,8 +56,7 @@ co_err co_client_unary(co_client *c, const char *method, const ProtobufCMessage 
  * (arena memory), for proxies and tests that must send exactly what they were given.
  */
 co_err co_client_unary_raw(co_client *c, const char *method, const uint8_t *req, size_t len,
-                           const co_client_md *md, size_t nmd, int64_t timeout_ms,
-                           bool idempotent, co_arena *arena, uint8_t **resp, size_t *resp_len,
-                           co_client_status *st);
+                           const co_client_md *md, size_t nmd, int64_t timeout_ms, bool idempotent,
+                           co_arena *arena, uint8_t **resp, size_t *resp_len, co_client_status *st);
 
 #endif

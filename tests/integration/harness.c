@@ -248,10 +248,10 @@ h_stack *h_stack_start(const char *dbname)
     if (h_run(create) != 0) {
         die("could not create database %s", dbname);
     }
-    s->p[H_PARTNERS] = (h_procinfo){.name = "partners", .bin_env = "COALITION_PARTNERS_BIN",
-                                    .svc = "partners"};
-    s->p[H_GATEWAY] = (h_procinfo){.name = "gateway", .bin_env = "COALITION_GATEWAY_BIN",
-                                   .svc = "gateway"};
+    s->p[H_PARTNERS] =
+        (h_procinfo){.name = "partners", .bin_env = "COALITION_PARTNERS_BIN", .svc = "partners"};
+    s->p[H_GATEWAY] =
+        (h_procinfo){.name = "gateway", .bin_env = "COALITION_GATEWAY_BIN", .svc = "gateway"};
     snprintf(s->svc_url[H_PARTNERS], sizeof s->svc_url[0],
              "postgresql://coalition_partners@127.0.0.1:%s/%s", port, dbname);
     snprintf(s->svc_url[H_GATEWAY], sizeof s->svc_url[0],
@@ -288,6 +288,25 @@ h_stack *h_stack_start(const char *dbname)
     return s;
 }
 
+bool h_proc_stop(h_stack *s, h_proc which)
+{
+    h_procinfo *p = &s->p[which];
+    if (p->pid <= 0) {
+        return false;
+    }
+    kill(p->pid, SIGTERM);
+    int st = 0;
+    pid_t r;
+    while ((r = waitpid(p->pid, &st, 0)) < 0 && errno == EINTR) {
+    }
+    bool ok = r == p->pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    if (!ok) {
+        fprintf(stderr, "harness: %s did not exit cleanly (status %d)\n", p->name, st);
+    }
+    p->pid = 0;
+    return ok;
+}
+
 bool h_stack_stop(h_stack *s)
 {
     bool ok = true;
@@ -297,8 +316,7 @@ bool h_stack_stop(h_stack *s)
         }
         kill(s->p[i].pid, SIGTERM);
         int st;
-        if (waitpid(s->p[i].pid, &st, 0) != s->p[i].pid || !WIFEXITED(st) ||
-            WEXITSTATUS(st) != 0) {
+        if (waitpid(s->p[i].pid, &st, 0) != s->p[i].pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
             fprintf(stderr, "harness: %s did not exit cleanly (status %d)\n", s->p[i].name, st);
             ok = false;
         }

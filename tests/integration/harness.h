@@ -16,11 +16,7 @@
  * message: a test that cannot run fails.
  */
 
-typedef enum h_proc {
-    H_PARTNERS = 0,
-    H_GATEWAY,
-    H_NPROC
-} h_proc;
+typedef enum h_proc { H_PARTNERS = 0, H_GATEWAY, H_NPROC } h_proc;
 
 typedef struct h_stack h_stack;
 
@@ -32,6 +28,10 @@ h_stack *h_stack_start(const char *dbname);
 /* Sends SIGTERM to every process and waits; returns true if all exited with status 0. Frees
  * the stack. */
 bool h_stack_stop(h_stack *s);
+
+/* Sends SIGTERM to process p and waits for it to exit; true if it exited with status 0. The
+ * process counts as stopped afterwards: h_pid returns 0 for it and h_stack_stop skips it. */
+bool h_proc_stop(h_stack *s, h_proc p);
 
 /* "127.0.0.1:<port>" of a process's mTLS listener, health listener or metrics listener. */
 const char *h_addr(const h_stack *s, h_proc p);

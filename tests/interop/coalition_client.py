@@ -9,13 +9,18 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format, messag
 class Coalition:
     """Calls the gateway over mTLS; messages are dicts in the proto3 JSON mapping."""
 
-    def __init__(self, target, protoset, ca, cert=None, key=None, server_name=None):
+    def __init__(self, target, protoset, ca, cert=None, key=None, server_name=None,
+                 insecure=False):
+        """ca None with insecure=True: a plaintext channel (the health listeners only)."""
         fds = descriptor_pb2.FileDescriptorSet()
         with open(protoset, "rb") as f:
             fds.ParseFromString(f.read())
         self.pool = descriptor_pool.DescriptorPool()
         for fd in fds.file:
             self.pool.Add(fd)
+        if insecure:
+            self.channel = grpc.insecure_channel(target)
+            return
         def rd(p):
             if p is None:
                 return None
@@ -54,12 +59,19 @@ class Coalition:
         resp = fn(req, metadata=metadata, timeout=timeout)
         return json_format.MessageToDict(resp, preserving_proto_field_name=True)
 
+    def health(self, service="", timeout=5):
+        """grpc.health.v1.Health/Check; returns the status name ("SERVING", ...)."""
+        body = self.call("grpc.health.v1.Health", "Check", {"service": service}, timeout=timeout)
+        return body.get("status", "UNKNOWN")
+
     def close(self):
         self.channel.close()
 
 
 def from_env(identity):
-    """A client for identity ('admin-operator', 'partner-bakery', ...) from COALITION_* variables."""
+    """A client for identity ('admin-operator', 'partner-bakery', ...) from COALITION_* variables.
+
+    identity None presents no client certificate (the gateway's handshake refuses it)."""
     pki = os.environ["COALITION_TEST_PKI"]
     cert = key = None
     if identity is not None:
@@ -72,3 +84,9 @@ def from_env(identity):
         cert,
         key,
     )
+
+
+def health_from_env(variable="COALITION_TEST_GATEWAY_HEALTH"):
+    """A plaintext client to a process's health listener ("host:port" in variable)."""
+    return Coalition(os.environ[variable], os.environ["COALITION_TEST_PROTOSET"], None,
+                     insecure=True)
