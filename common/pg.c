@@ -299,6 +299,7 @@ co_err co_pg_tx(co_pg_pool *p, int64_t timeout_ms, co_pg_tx_fn fn, void *ud)
 {
     int64_t end = timeout_ms == INT64_MAX ? INT64_MAX : now_ms() + timeout_ms;
     co_err e = CO_ERR_INTERNAL;
+    bool reconnected = false;
     for (int attempt = 0; attempt < 5; attempt++) {
         int64_t left = end == INT64_MAX ? 30000 : end - now_ms();
         if (left <= 0) {
@@ -312,16 +313,27 @@ co_err co_pg_tx(co_pg_pool *p, int64_t timeout_ms, co_pg_tx_fn fn, void *ud)
         char begin[96];
         snprintf(begin, sizeof begin, "BEGIN; SET LOCAL statement_timeout = %lld",
                  (long long)(left > 60000 ? 60000 : (left < 1 ? 1 : left)));
+        bool committing = false;
         e = co_pg_command(c, begin);
         if (e == CO_OK) {
             e = fn(c, ud);
             if (e == CO_OK) {
+                committing = true;
                 e = co_pg_command(c, "COMMIT");
             } else {
                 co_pg_command(c, "ROLLBACK");
             }
         }
+        bool broken = c->broken || PQstatus(c->pg) != CONNECTION_OK;
         co_pg_release(p, c);
+        if (e == CO_ERR_UNAVAILABLE && broken && !committing && !reconnected) {
+            /* A pooled connection died (server restart, failover, idle kill) before COMMIT was
+             * sent: nothing was committed, so the transaction runs again once on a new one.
+             * A connection lost during COMMIT is ambiguous and is left to the caller's retry
+             * with the same request_id. */
+            reconnected = true;
+            continue;
+        }
         if (e != CO_ERR_RETRY) {
             return e;
         }

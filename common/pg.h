@@ -71,6 +71,7 @@ typedef co_err (*co_pg_tx_fn)(co_pg_conn *c, void *ud);
  * timeout_ms. Any error from fn rolls back. CO_ERR_RETRY (from fn or COMMIT: serialization
  * failure, deadlock) reruns the whole transaction up to 5 times with jittered backoff; fn must
  * therefore be safe to run again (keep its effects in the database until it returns CO_OK).
+ * A connection found dead before COMMIT is replaced and the transaction run once more.
  */
 co_err co_pg_tx(co_pg_pool *p, int64_t timeout_ms, co_pg_tx_fn fn, void *ud);
 
