@@ -147,8 +147,8 @@ prepare_datadir() {
             created+=("$p")
             p="$(dirname -- "$p")"
         done
-        # Every existing ancestor must be traversable by the cluster owner
-        # (checked before creating anything).
+        # Every existing ancestor must be traversable by the cluster owner. A checkout under
+        # /root (mode 0700) is the common case: grant traversal (o+x, not listing) and say so.
         local parent="" comp
         local -a parts
         IFS='/' read -r -a parts <<<"${DATADIR#/}"
@@ -156,7 +156,8 @@ prepare_datadir() {
             parent="$parent/$comp"
             [[ -e "$parent" ]] || break
             if ! runuser -u "$PG_USER" -- test -x "$parent"; then
-                die "user $PG_USER cannot traverse $parent; run 'chmod o+x $parent' or choose a DATADIR under e.g. /tmp or /var/tmp"
+                log "letting $PG_USER traverse $parent (chmod o+x) to reach $DATADIR"
+                chmod o+x -- "$parent"
             fi
         done
         mkdir -p -- "$DATADIR"

@@ -11,18 +11,6 @@ log() { printf 'test.sh: %s\n' "$*" >&2; }
 
 "$ROOT/scripts/install-deps.sh"
 
-# PostgreSQL runs as the postgres user: it must be able to reach the build tree.
-if [[ $(id -u) -eq 0 ]]; then
-    d="$ROOT"
-    while [[ "$d" != "/" ]]; do
-        if ! runuser -u postgres -- test -x "$d" 2>/dev/null; then
-            log "allowing the postgres user to traverse $d (chmod o+x)"
-            chmod o+x "$d"
-        fi
-        d="$(dirname "$d")"
-    done
-fi
-
 free_port() {
     local p
     for ((p = $1; p < $1 + 200; p++)); do
