@@ -152,6 +152,10 @@ co_err gw_identity_resolve(gw_identity *g, const char *spiffe_id, int64_t timeou
         const Coalition__Internal__V1__ResolveIdentityResponse *r = (const void *)resp;
         known = co_name_is_valid(r->partner_id, strlen(r->partner_id));
         snprintf(pid, sizeof pid, "%s", r->partner_id);
+    } else if (err == CO_ERR_DEADLINE_EXCEEDED) {
+        co_arena_release(&a);
+        snprintf(msg, msglen, "deadline exceeded while checking the certificate");
+        return CO_ERR_DEADLINE_EXCEEDED;
     } else if (err != CO_ERR_NOT_FOUND) {
         co_log(CO_LOG_WARN, "could not resolve a partner identity", "{s:s, s:s}", "status",
                co_grpc_status_name(st.code), "error", st.details);

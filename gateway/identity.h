@@ -26,8 +26,8 @@ void gw_identity_free(gw_identity *g);
 /*
  * Resolves the SPIFFE id of a peer. CO_OK with *out filled; CO_ERR_UNAUTHENTICATED (with a
  * message in msg) for an identity of another trust domain, an unknown admin or an unregistered
- * partner; CO_ERR_PERMISSION_DENIED for a service certificate; CO_ERR_UNAVAILABLE when the
- * partners service cannot answer.
+ * partner; CO_ERR_PERMISSION_DENIED for a service certificate; CO_ERR_DEADLINE_EXCEEDED when
+ * timeout_ms ran out first; CO_ERR_UNAVAILABLE when the partners service cannot answer.
  */
 co_err gw_identity_resolve(gw_identity *g, const char *spiffe_id, int64_t timeout_ms,
                            gw_principal *out, char *msg, size_t msglen);
