@@ -161,23 +161,6 @@ static long rss_bytes(void)
 
 char *co_metrics_render(co_metrics *m)
 {
-    static const char *const code_names[CO_METRICS_CODES] = {"OK",
-                                                             "CANCELLED",
-                                                             "UNKNOWN",
-                                                             "INVALID_ARGUMENT",
-                                                             "DEADLINE_EXCEEDED",
-                                                             "NOT_FOUND",
-                                                             "ALREADY_EXISTS",
-                                                             "PERMISSION_DENIED",
-                                                             "RESOURCE_EXHAUSTED",
-                                                             "FAILED_PRECONDITION",
-                                                             "ABORTED",
-                                                             "OUT_OF_RANGE",
-                                                             "UNIMPLEMENTED",
-                                                             "INTERNAL",
-                                                             "UNAVAILABLE",
-                                                             "DATA_LOSS",
-                                                             "UNAUTHENTICATED"};
     buf b = {malloc(4096), 0, 4096};
     bprintf(&b, "# HELP coalition_grpc_calls_total Finished gRPC calls by method and status.\n");
     bprintf(&b, "# TYPE coalition_grpc_calls_total counter\n");
@@ -188,7 +171,8 @@ char *co_metrics_render(co_metrics *m)
                 bprintf(&b,
                         "coalition_grpc_calls_total{service=\"%s\",method=\"%s\",code=\"%s\"} "
                         "%llu\n",
-                        m->service, m->methods[i].name, code_names[c], (unsigned long long)v);
+                        m->service, m->methods[i].name, co_grpc_status_name((grpc_status_code)c),
+                        (unsigned long long)v);
             }
         }
     }
