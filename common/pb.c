@@ -168,6 +168,88 @@ bool co_pb_strings_valid(const ProtobufCMessage *m, co_arena *a, const char **ba
     return check(m, a, NULL, bad, 0);
 }
 
+/* Reads a varint at p[*i..len); false if truncated or longer than 10 bytes. */
+static bool varint(const uint8_t *p, size_t len, size_t *i, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 70 && *i < len; shift += 7) {
+        uint8_t b = p[(*i)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool wire_check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+                       co_arena *a, const char *prefix, const char **bad, int depth)
+{
+    if (depth > 32) {
+        *bad = prefix != NULL ? prefix : "request";
+        return false;
+    }
+    size_t i = 0;
+    while (i < len) {
+        uint64_t key, n;
+        if (!varint(p, len, &i, &key)) {
+            *bad = prefix != NULL ? prefix : "request";
+            return false;
+        }
+        switch (key & 7) {
+        case 0:
+            if (!varint(p, len, &i, &n)) {
+                *bad = prefix != NULL ? prefix : "request";
+                return false;
+            }
+            break;
+        case 1:
+        case 5: {
+            size_t w = (key & 7) == 1 ? 8 : 4;
+            if (len - i < w) {
+                *bad = prefix != NULL ? prefix : "request";
+                return false;
+            }
+            i += w;
+            break;
+        }
+        case 2: {
+            if (!varint(p, len, &i, &n) || n > len - i) {
+                *bad = prefix != NULL ? prefix : "request";
+                return false;
+            }
+            const ProtobufCFieldDescriptor *f =
+                key >> 3 <= UINT32_MAX
+                    ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3))
+                    : NULL;
+            if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
+                !co_utf8_valid((const char *)p + i, (size_t)n)) {
+                *bad = join(a, prefix, f->name);
+                return false;
+            }
+            if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+                !wire_check(f->descriptor, p + i, (size_t)n, a, join(a, prefix, f->name), bad,
+                            depth + 1)) {
+                return false;
+            }
+            i += (size_t)n;
+            break;
+        }
+        default: /* groups and reserved wire types have no place in our API */
+            *bad = prefix != NULL ? prefix : "request";
+            return false;
+        }
+    }
+    return true;
+}
+
+bool co_pb_wire_strings_valid(const ProtobufCMessageDescriptor *d, const uint8_t *bytes, size_t len,
+                              co_arena *a, const char **bad)
+{
+    return wire_check(d, bytes, len, a, NULL, bad, 0);
+}
+
 bool co_pb_hash(const ProtobufCMessage *m, co_arena *a, uint8_t out[32])
 {
     size_t n;

@@ -29,6 +29,14 @@ uint8_t *co_pb_pack(const ProtobufCMessage *m, co_arena *a, size_t *len);
  */
 bool co_pb_strings_valid(const ProtobufCMessage *m, co_arena *a, const char **bad);
 
+/*
+ * Like co_pb_strings_valid, but reads the wire bytes of a message of type d, so that a NUL byte
+ * inside a string (which unpacked C strings silently cut off) is caught too. Call it on bytes
+ * that unpacked successfully.
+ */
+bool co_pb_wire_strings_valid(const ProtobufCMessageDescriptor *d, const uint8_t *bytes, size_t len,
+                              co_arena *a, const char **bad);
+
 /* SHA-256 of the canonical packing of m (protobuf-c packs in field-number order), so the same
  * content sent by clients in any language hashes the same. */
 bool co_pb_hash(const ProtobufCMessage *m, co_arena *a, uint8_t out[32]);

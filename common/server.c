@@ -264,7 +264,7 @@ static ProtobufCMessage *decode(co_call *c, const ProtobufCMessageDescriptor *d)
         return NULL;
     }
     const char *bad = NULL;
-    if (!co_pb_strings_valid(m, &c->arena, &bad)) {
+    if (!co_pb_wire_strings_valid(d, bytes, len, &c->arena, &bad)) {
         finish_err(c, co_call_fail(c, CO_ERR_INVALID_ARGUMENT,
                                    "invalid field \"%s\": not valid UTF-8", bad ? bad : "?"));
         return NULL;

@@ -164,6 +164,11 @@ static void proxy_done(co_tag *tag, bool ok)
     char *details = grpc_slice_to_c_string(p->details);
     const char *shown = details;
     char buf[128];
+    if (status == GRPC_STATUS_CANCELLED) {
+        /* The upstream dropped the call (it is shutting down): if our caller had cancelled, it
+         * would not be listening any more, so to whoever listens this is a retryable outage. */
+        status = GRPC_STATUS_UNAVAILABLE;
+    }
     if (status == GRPC_STATUS_UNAVAILABLE) {
         /* Transport details name internal addresses: log them, show the partner a summary. */
         co_log(CO_LOG_WARN, "upstream unavailable", "{s:s, s:s, s:s}", "service", p->up->name,
