@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: Apache-2.0
+# Integration test programs: each starts the real partners and gateway against a fresh database.
+coalition_integration(test_partners_e2e)
+coalition_integration(test_gateway_auth)
+coalition_integration(test_hostile_input)
+coalition_integration(test_health_shutdown)
+coalition_integration(test_db_fault)
