@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -41,9 +42,13 @@ bool co_config_split_addr(const char *addr, char *host, size_t hostlen, int *por
     if (hl == 0 || hl >= hostlen) {
         return false;
     }
+    const char *ps = colon + 1;
+    if (strspn(ps, "0123456789") != strlen(ps) || strlen(ps) > 5) {
+        return false;
+    }
     char *end;
     errno = 0;
-    long p = strtol(colon + 1, &end, 10);
+    long p = strtol(ps, &end, 10);
     if (errno != 0 || *end != '\0' || p < 0 || p > 65535) {
         return false;
     }
@@ -79,13 +84,18 @@ static int apply(const co_cfg_option *o, void *base, const char *value, const ch
     case CO_CFG_STRING:
         *(const char **)slot = value;
         return 0;
-    case CO_CFG_FILE:
-        if (value[0] != '\0' && access(value, R_OK) != 0) {
+    case CO_CFG_FILE: {
+        struct stat sb;
+        if (value[0] != '\0' && (access(value, R_OK) != 0 || stat(value, &sb) != 0)) {
             return fail(err, errlen, "invalid %s \"%s\": cannot read file: %s", where, value,
                         strerror(errno));
         }
+        if (value[0] != '\0' && !S_ISREG(sb.st_mode)) {
+            return fail(err, errlen, "invalid %s \"%s\": not a regular file", where, value);
+        }
         *(const char **)slot = value;
         return 0;
+    }
     case CO_CFG_ADDR: {
         char host[256];
         int port;

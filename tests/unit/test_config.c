@@ -376,8 +376,7 @@ static void test_config_readable_file_accepted(void **state)
     assert_string_equal(cfg.file, path);
 }
 
-#ifdef CO_TEST_KNOWN_BUGS
-/* Known bug: CO_CFG_FILE only checks access(R_OK), which a directory passes. */
+/* Regression: CO_CFG_FILE only checked access(R_OK), which a directory passes. */
 static void test_config_file_that_is_a_directory_is_rejected(void **state)
 {
     (void)state;
@@ -386,7 +385,6 @@ static void test_config_file_that_is_a_directory_is_rejected(void **state)
     assert_int_equal(PARSE(&cfg, err, "--file", "/tmp"), -1);
     assert_contains(err, "COALITION_TEST_FILE");
 }
-#endif
 
 static void test_config_unknown_flag_is_rejected(void **state)
 {
@@ -541,7 +539,7 @@ static void test_config_split_addr_rejects_malformed_and_leaves_outputs(void **s
     (void)state;
     static const char *const bad[] = {
         "localhost", "localhost:", ":80",     "h:65536",  "h:-1", "h:80x", "h:99999999999999999999",
-        "[::1]",     "[]:80",      "[::1:80", "::1]:80x", ""};
+        "[::1]",     "[]:80",      "[::1:80", "::1]:80x", "",     "h: 80", "h:+80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char host[64] = "untouched";
         int port = 4242;
@@ -594,9 +592,7 @@ int main(void)
         T(test_config_ipv6_address_accepted),
         T(test_config_unreadable_file_names_variable),
         T(test_config_readable_file_accepted),
-#ifdef CO_TEST_KNOWN_BUGS
         T(test_config_file_that_is_a_directory_is_rejected),
-#endif
         T(test_config_unknown_flag_is_rejected),
         T(test_config_flag_prefix_or_extension_is_not_a_match),
         T(test_config_positional_argument_is_rejected),

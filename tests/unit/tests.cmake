@@ -1,7 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
 # The unit test programs of common/: one cmocka binary per module, no network, no database.
-# Tests that show known bugs in common/ are compiled only with -DCO_TEST_KNOWN_BUGS (see the
-# #ifdef CO_TEST_KNOWN_BUGS blocks); they are not part of these programs as registered here.
 coalition_unit(test_arena)
 coalition_unit(test_config)
 coalition_unit(test_err)
