@@ -15,13 +15,9 @@
 
 #include "coalition/v1/partners.pb-c.h"
 #include "harness.h"
+#include "itest.h"
 
 #define DB "db_fault"
-
-typedef struct fx {
-    h_stack *s;
-    co_client *admin;
-} fx;
 
 /* Runs q as the superuser, connected to the maintenance database (ALTER DATABASE cannot run
  * in the database it changes). */
@@ -41,18 +37,6 @@ static void sql(const h_stack *s, const char *q)
     PQfinish(pg);
 }
 
-static long count(const h_stack *s, const char *q)
-{
-    PGconn *pg = PQconnectdb(h_db_url(s));
-    assert_int_equal(PQstatus(pg), CONNECTION_OK);
-    PGresult *r = PQexec(pg, q);
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    PQfinish(pg);
-    return n;
-}
-
 /* Kills every connection the partners service holds to its database. */
 static void kill_backends(const h_stack *s)
 {
@@ -65,16 +49,13 @@ static co_err register_partner(co_client *c, const char *request_id, const char 
 {
     co_arena a;
     co_arena_init(&a, 0);
-    Coalition__V1__RegisterPartnerRequest req = COALITION__V1__REGISTER_PARTNER_REQUEST__INIT;
-    req.request_id = (char *)request_id;
-    req.partner_id = (char *)id;
-    req.name = (char *)"Fault Tolerant Ltd";
-    req.settlement_currency = (char *)"EUR";
+    Coalition__V1__RegisterPartnerRequest req =
+        it_register_request(request_id, id, "Fault Tolerant Ltd");
     ProtobufCMessage *resp = NULL;
     co_client_status local;
-    co_err e = co_client_unary(c, "/coalition.v1.Partners/RegisterPartner", &req.base,
-                               &coalition__v1__register_partner_response__descriptor, NULL, 0, 5000,
-                               false, &a, &resp, &local);
+    co_err e =
+        it_unary(c, &a, "/coalition.v1.Partners/RegisterPartner", &req.base,
+                 &coalition__v1__register_partner_response__descriptor, NULL, 0, &resp, &local);
     if (st != NULL) {
         st->code = local.code;
         st->details = "";
@@ -90,36 +71,22 @@ static co_err get_partner(co_client *c, const char *id)
     Coalition__V1__GetPartnerRequest req = COALITION__V1__GET_PARTNER_REQUEST__INIT;
     req.partner_id = (char *)id;
     ProtobufCMessage *resp = NULL;
-    co_err e = co_client_unary(c, "/coalition.v1.Partners/GetPartner", &req.base,
-                               &coalition__v1__get_partner_response__descriptor, NULL, 0, 5000,
-                               false, &a, &resp, NULL);
+    co_client_status st;
+    co_err e = it_unary(c, &a, "/coalition.v1.Partners/GetPartner", &req.base,
+                        &coalition__v1__get_partner_response__descriptor, NULL, 0, &resp, &st);
     co_arena_release(&a);
     return e;
 }
 
 static int setup(void **state)
 {
-    grpc_init();
-    fx *f = calloc(1, sizeof *f);
-    f->s = h_stack_start(DB);
-    f->admin = h_client(f->s, H_GATEWAY, "admin-operator");
-    *state = f;
+    *state = it_fx_start(DB);
     return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    co_client_free(f->admin);
-    bool ok = h_stack_stop(f->s);
-    free(f);
-    grpc_shutdown();
-    return ok ? 0 : -1;
 }
 
 static void test_db_killed_connections_are_replaced_without_errors(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     assert_int_equal(register_partner(f->admin, "fault-1", "fault-one", NULL), CO_OK);
     for (int round = 0; round < 3; round++) {
         kill_backends(f->s);
@@ -132,7 +99,7 @@ static void test_db_killed_connections_are_replaced_without_errors(void **state)
 
 static void test_db_refusing_connections_gives_unavailable_then_recovers(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     sql(f->s, "ALTER DATABASE " DB " ALLOW_CONNECTIONS false");
     kill_backends(f->s);
     co_client_status st;
@@ -146,11 +113,15 @@ static void test_db_refusing_connections_gives_unavailable_then_recovers(void **
     /* Recovery: the retry with the same request_id takes effect exactly once. */
     assert_int_equal(register_partner(f->admin, "fault-2", "fault-two", NULL), CO_OK);
     assert_int_equal(register_partner(f->admin, "fault-2", "fault-two", NULL), CO_OK);
-    assert_int_equal(count(f->s, "SELECT count(*) FROM partners.partners"
-                                 " WHERE partner_id = 'fault-two'"),
+    assert_int_equal(it_db_count(f->s,
+                                 "SELECT count(*) FROM partners.partners"
+                                 " WHERE partner_id = 'fault-two'",
+                                 NULL),
                      1);
-    assert_int_equal(count(f->s, "SELECT count(*) FROM partners.idempotency"
-                                 " WHERE request_id = 'fault-2'"),
+    assert_int_equal(it_db_count(f->s,
+                                 "SELECT count(*) FROM partners.idempotency"
+                                 " WHERE request_id = 'fault-2'",
+                                 NULL),
                      1);
     assert_int_equal(get_partner(f->admin, "fault-two"), CO_OK);
 }
@@ -161,5 +132,5 @@ int main(void)
         cmocka_unit_test(test_db_killed_connections_are_replaced_without_errors),
         cmocka_unit_test(test_db_refusing_connections_gives_unavailable_then_recovers),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return it_exit_code(cmocka_run_group_tests(tests, setup, it_teardown));
 }

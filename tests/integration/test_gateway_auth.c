@@ -16,96 +16,31 @@
 #include "coalition/v1/partners.pb-c.h"
 #include "harness.h"
 #include "process.h"
-
-#define CALL_MS 5000
-
-typedef struct fx {
-    h_stack *s;
-    co_client *admin;
-    co_client *bakery;
-} fx;
-
-#define EXPECT_STATUS(st, want, needle)                                                            \
-    expect_status_at(&(st), (want), (needle), __FILE__, __LINE__)
-static void expect_status_at(const co_client_status *st, grpc_status_code want, const char *needle,
-                             const char *file, int line)
-{
-    if (st->code != want || (needle != NULL && strstr(st->details, needle) == NULL)) {
-        fail_msg("%s:%d: expected %s%s%s%s, got %s: \"%s\"", file, line, co_grpc_status_name(want),
-                 needle != NULL ? " mentioning \"" : "", needle != NULL ? needle : "",
-                 needle != NULL ? "\"" : "", co_grpc_status_name(st->code), st->details);
-    }
-}
-
-/* Calls method with the bytes of req (or with raw bytes when req is NULL) and returns the
- * status; the response, if any, is left in the arena. */
-static co_client_status call(co_client *c, co_arena *a, const char *method,
-                             const ProtobufCMessage *req, const co_client_md *md, size_t nmd)
-{
-    size_t len = 0;
-    uint8_t *bytes = NULL;
-    if (req != NULL) {
-        len = protobuf_c_message_get_packed_size(req);
-        bytes = co_arena_alloc(a, len + 1);
-        assert_non_null(bytes);
-        protobuf_c_message_pack(req, bytes);
-    }
-    co_client_status st = {GRPC_STATUS_UNKNOWN, "(no call made)"};
-    uint8_t *resp = NULL;
-    size_t rlen = 0;
-    co_client_unary_raw(c, method, bytes != NULL ? bytes : (const uint8_t *)"", len, md, nmd,
-                        CALL_MS, false, a, &resp, &rlen, &st);
-    return st;
-}
-
-static Coalition__V1__Partner *get_partner(co_client *c, co_arena *a, const char *id,
-                                           const co_client_md *md, size_t nmd, co_client_status *st)
-{
-    Coalition__V1__GetPartnerRequest req = COALITION__V1__GET_PARTNER_REQUEST__INIT;
-    req.partner_id = (char *)id;
-    ProtobufCMessage *resp = NULL;
-    *st = (co_client_status){GRPC_STATUS_UNKNOWN, "(no call made)"};
-    if (co_client_unary(c, "/coalition.v1.Partners/GetPartner", &req.base,
-                        &coalition__v1__get_partner_response__descriptor, md, nmd, CALL_MS, false,
-                        a, &resp, st) != CO_OK) {
-        return NULL;
-    }
-    return ((Coalition__V1__GetPartnerResponse *)resp)->partner;
-}
-
-static Coalition__V1__RegisterPartnerRequest register_request(const char *rid, const char *id)
-{
-    Coalition__V1__RegisterPartnerRequest req = COALITION__V1__REGISTER_PARTNER_REQUEST__INIT;
-    req.request_id = (char *)rid;
-    req.partner_id = (char *)id;
-    req.name = (char *)id;
-    req.settlement_currency = "EUR";
-    return req;
-}
+#include "itest.h"
 
 /* The gateway is alive and still serves the admin. */
-static void assert_gateway_serves(fx *f)
+static void assert_gateway_serves(it_fx *f)
 {
     assert_int_equal(kill(h_pid(f->s, H_GATEWAY), 0), 0);
     assert_int_equal(kill(h_pid(f->s, H_PARTNERS), 0), 0);
     co_arena a;
     co_arena_init(&a, 0);
     co_client_status st;
-    Coalition__V1__Partner *p = get_partner(f->admin, &a, "operator", NULL, 0, &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__Partner *p = it_get_partner(f->admin, &a, "operator", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_string_equal(p->partner_id, "operator");
     co_arena_release(&a);
 }
 
 /* A certificate the TLS handshake refuses: the client sees UNAVAILABLE, the gateway goes on. */
-static void assert_refused_at_handshake(fx *f, const char *identity)
+static void assert_refused_at_handshake(it_fx *f, const char *identity)
 {
     co_client *c = h_client(f->s, H_GATEWAY, identity);
     co_arena a;
     co_arena_init(&a, 0);
     for (int i = 0; i < 2; i++) {
         co_client_status st;
-        assert_null(get_partner(c, &a, "", NULL, 0, &st));
+        assert_null(it_get_partner(c, &a, "", &st));
         if (st.code != GRPC_STATUS_UNAVAILABLE) {
             fail_msg("%s: expected UNAVAILABLE (handshake refused), got %s: \"%s\"",
                      identity != NULL ? identity : "no certificate", co_grpc_status_name(st.code),
@@ -134,31 +69,32 @@ static bool has_port_number(const char *s)
 
 static void test_partner_calling_admin_methods_is_permission_denied(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     co_arena a;
     co_arena_init(&a, 0);
-    Coalition__V1__RegisterPartnerRequest reg = register_request("bakery-reg-1", "sneaky-co");
+    Coalition__V1__RegisterPartnerRequest reg =
+        it_register_request("bakery-reg-1", "sneaky-co", "sneaky-co");
     co_client_status st =
-        call(f->bakery, &a, "/coalition.v1.Partners/RegisterPartner", &reg.base, NULL, 0);
-    EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, "admin");
+        it_call_msg(f->bakery, &a, "/coalition.v1.Partners/RegisterPartner", &reg.base, NULL, 0);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, "admin");
 
     Coalition__V1__ListPartnersRequest list = COALITION__V1__LIST_PARTNERS_REQUEST__INIT;
-    st = call(f->bakery, &a, "/coalition.v1.Partners/ListPartners", &list.base, NULL, 0);
-    EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, "admin");
+    st = it_call_msg(f->bakery, &a, "/coalition.v1.Partners/ListPartners", &list.base, NULL, 0);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, "admin");
 
     Coalition__V1__SetPartnerStatusRequest set = COALITION__V1__SET_PARTNER_STATUS_REQUEST__INIT;
     set.request_id = "bakery-set-1";
     set.partner_id = "bakery";
     set.status = COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE;
-    st = call(f->bakery, &a, "/coalition.v1.Partners/SetPartnerStatus", &set.base, NULL, 0);
-    EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, "admin");
+    st = it_call_msg(f->bakery, &a, "/coalition.v1.Partners/SetPartnerStatus", &set.base, NULL, 0);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, "admin");
 
     /* Nothing happened: no partner registered, the bakery still PENDING. */
-    Coalition__V1__Partner *p = get_partner(f->admin, &a, "sneaky-co", NULL, 0, &st);
-    EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, NULL);
+    Coalition__V1__Partner *p = it_get_partner(f->admin, &a, "sneaky-co", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, NULL);
     assert_null(p);
-    p = get_partner(f->admin, &a, "bakery", NULL, 0, &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    p = it_get_partner(f->admin, &a, "bakery", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_int_equal(p->status, COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_PENDING);
     co_arena_release(&a);
 }
@@ -180,18 +116,19 @@ static void test_expired_certificate_is_refused_and_gateway_stays_up(void **stat
 
 static void test_unregistered_partner_identity_is_unauthenticated(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     co_client *ghost = h_client(f->s, H_GATEWAY, "partner-ghost");
     co_arena a;
     co_arena_init(&a, 0);
     /* Twice: the second answer comes from the gateway's negative cache and must agree. */
     for (int i = 0; i < 2; i++) {
         co_client_status st;
-        assert_null(get_partner(ghost, &a, "", NULL, 0, &st));
-        EXPECT_STATUS(st, GRPC_STATUS_UNAUTHENTICATED, "not registered");
+        assert_null(it_get_partner(ghost, &a, "", &st));
+        IT_EXPECT_STATUS(st, GRPC_STATUS_UNAUTHENTICATED, "not registered");
     }
-    co_client_status st = call(ghost, &a, "/coalition.v1.Partners/ListPartners", NULL, NULL, 0);
-    EXPECT_STATUS(st, GRPC_STATUS_UNAUTHENTICATED, NULL);
+    co_client_status st =
+        it_call_msg(ghost, &a, "/coalition.v1.Partners/ListPartners", NULL, NULL, 0);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_UNAUTHENTICATED, NULL);
     co_arena_release(&a);
     co_client_free(ghost);
     assert_gateway_serves(f);
@@ -199,7 +136,7 @@ static void test_unregistered_partner_identity_is_unauthenticated(void **state)
 
 static void test_caller_supplied_identity_metadata_is_ignored(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     const co_client_md forged[] = {
         {CO_MD_PARTNER_ID, "fuelco"},
         {CO_MD_ROLE, "admin"},
@@ -207,35 +144,36 @@ static void test_caller_supplied_identity_metadata_is_ignored(void **state)
     co_arena a;
     co_arena_init(&a, 0);
     co_client_status st;
-    Coalition__V1__Partner *p = get_partner(f->bakery, &a, "", forged, 2, &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__Partner *p = it_get_partner_md(f->bakery, &a, "", forged, 2, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_string_equal(p->partner_id, "bakery");
-    assert_null(get_partner(f->bakery, &a, "fuelco", forged, 2, &st));
-    EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+    assert_null(it_get_partner_md(f->bakery, &a, "fuelco", forged, 2, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
 
     Coalition__V1__ListPartnersRequest list = COALITION__V1__LIST_PARTNERS_REQUEST__INIT;
-    st = call(f->bakery, &a, "/coalition.v1.Partners/ListPartners", &list.base, forged, 2);
-    EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
-    Coalition__V1__RegisterPartnerRequest reg = register_request("forged-reg-1", "forged-co");
-    st = call(f->bakery, &a, "/coalition.v1.Partners/RegisterPartner", &reg.base, forged, 2);
-    EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+    st = it_call_msg(f->bakery, &a, "/coalition.v1.Partners/ListPartners", &list.base, forged, 2);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+    Coalition__V1__RegisterPartnerRequest reg =
+        it_register_request("forged-reg-1", "forged-co", "forged-co");
+    st = it_call_msg(f->bakery, &a, "/coalition.v1.Partners/RegisterPartner", &reg.base, forged, 2);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
 
     /* A role of "service" does not help either. */
     const co_client_md service[] = {{CO_MD_ROLE, "service"}};
-    p = get_partner(f->bakery, &a, "", service, 1, &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    p = it_get_partner_md(f->bakery, &a, "", service, 1, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_string_equal(p->partner_id, "bakery");
-    assert_null(get_partner(f->bakery, &a, "fuelco", service, 1, &st));
-    EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+    assert_null(it_get_partner_md(f->bakery, &a, "fuelco", service, 1, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
 
-    assert_null(get_partner(f->admin, &a, "forged-co", NULL, 0, &st));
-    EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, NULL);
+    assert_null(it_get_partner(f->admin, &a, "forged-co", &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, NULL);
     co_arena_release(&a);
 }
 
 static void test_partner_and_admin_certificates_calling_partners_directly_are_denied(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     static const char *const who[] = {"partner-bakery", "admin-operator"};
     const co_client_md forged[] = {
         {CO_MD_PARTNER_ID, "bakery"},
@@ -246,29 +184,31 @@ static void test_partner_and_admin_certificates_calling_partners_directly_are_de
         co_arena a;
         co_arena_init(&a, 0);
         co_client_status st;
-        assert_null(get_partner(c, &a, "bakery", NULL, 0, &st));
-        EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
-        assert_null(get_partner(c, &a, "bakery", forged, 2, &st));
-        EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
-        Coalition__V1__RegisterPartnerRequest reg = register_request("direct-reg-1", "direct-co");
-        st = call(c, &a, "/coalition.v1.Partners/RegisterPartner", &reg.base, forged, 2);
-        EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
-        st = call(c, &a, "/coalition.internal.v1.Directory/ResolveIdentity", NULL, forged, 2);
-        EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+        assert_null(it_get_partner(c, &a, "bakery", &st));
+        IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+        assert_null(it_get_partner_md(c, &a, "bakery", forged, 2, &st));
+        IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+        Coalition__V1__RegisterPartnerRequest reg =
+            it_register_request("direct-reg-1", "direct-co", "direct-co");
+        st = it_call_msg(c, &a, "/coalition.v1.Partners/RegisterPartner", &reg.base, forged, 2);
+        IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+        st =
+            it_call_msg(c, &a, "/coalition.internal.v1.Directory/ResolveIdentity", NULL, forged, 2);
+        IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
         co_arena_release(&a);
         co_client_free(c);
     }
     co_arena a;
     co_arena_init(&a, 0);
     co_client_status st;
-    assert_null(get_partner(f->admin, &a, "direct-co", NULL, 0, &st));
-    EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, NULL);
+    assert_null(it_get_partner(f->admin, &a, "direct-co", &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, NULL);
     co_arena_release(&a);
 }
 
 static void test_service_certificate_calling_gateway_public_api_is_denied(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     static const char *const who[] = {"service-points", "service-partners"};
     const co_client_md md[] = {{CO_MD_ROLE, "admin"}};
     for (size_t i = 0; i < sizeof who / sizeof who[0]; i++) {
@@ -276,12 +216,12 @@ static void test_service_certificate_calling_gateway_public_api_is_denied(void *
         co_arena a;
         co_arena_init(&a, 0);
         co_client_status st;
-        assert_null(get_partner(c, &a, "operator", NULL, 0, &st));
-        EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
-        assert_null(get_partner(c, &a, "operator", md, 1, &st));
-        EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
-        st = call(c, &a, "/coalition.v1.Partners/ListPartners", NULL, md, 1);
-        EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+        assert_null(it_get_partner(c, &a, "operator", &st));
+        IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+        assert_null(it_get_partner_md(c, &a, "operator", md, 1, &st));
+        IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+        st = it_call_msg(c, &a, "/coalition.v1.Partners/ListPartners", NULL, md, 1);
+        IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
         co_arena_release(&a);
         co_client_free(c);
     }
@@ -289,7 +229,7 @@ static void test_service_certificate_calling_gateway_public_api_is_denied(void *
 
 static void test_unknown_method_is_unimplemented_on_gateway_and_partners(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     static const char *const paths[] = {
         "/coalition.v1.Partners/NoSuchMethod",
         "/coalition.v1.NoSuchService/GetPartner",
@@ -300,21 +240,21 @@ static void test_unknown_method_is_unimplemented_on_gateway_and_partners(void **
     co_arena a;
     co_arena_init(&a, 0);
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        co_client_status st = call(f->admin, &a, paths[i], NULL, NULL, 0);
+        co_client_status st = it_call_msg(f->admin, &a, paths[i], NULL, NULL, 0);
         if (st.code != GRPC_STATUS_UNIMPLEMENTED) {
             fail_msg("gateway %s: expected UNIMPLEMENTED, got %s: \"%s\"", paths[i],
                      co_grpc_status_name(st.code), st.details);
         }
-        st = call(svc, &a, paths[i], NULL, NULL, 0);
+        st = it_call_msg(svc, &a, paths[i], NULL, NULL, 0);
         if (st.code != GRPC_STATUS_UNIMPLEMENTED) {
             fail_msg("partners %s: expected UNIMPLEMENTED, got %s: \"%s\"", paths[i],
                      co_grpc_status_name(st.code), st.details);
         }
     }
     /* The partners service's internal Directory is not reachable through the gateway. */
-    co_client_status st =
-        call(f->admin, &a, "/coalition.internal.v1.Directory/ResolveIdentity", NULL, NULL, 0);
-    EXPECT_STATUS(st, GRPC_STATUS_UNIMPLEMENTED, NULL);
+    co_client_status st = it_call_msg(
+        f->admin, &a, "/coalition.internal.v1.Directory/ResolveIdentity", NULL, NULL, 0);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_UNIMPLEMENTED, NULL);
     co_arena_release(&a);
     co_client_free(svc);
     assert_gateway_serves(f);
@@ -322,7 +262,7 @@ static void test_unknown_method_is_unimplemented_on_gateway_and_partners(void **
 
 static void test_internal_methods_through_gateway_are_permission_denied(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     static const char *const paths[] = {
         "/coalition.v1.Points/ListSettlementEvents",
         "/coalition.v1.Points/AckSettlementEvents",
@@ -334,7 +274,7 @@ static void test_internal_methods_through_gateway_are_permission_denied(void **s
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         co_client *callers[] = {f->admin, f->bakery};
         for (size_t k = 0; k < 2; k++) {
-            co_client_status st = call(callers[k], &a, paths[i], NULL, NULL, 0);
+            co_client_status st = it_call_msg(callers[k], &a, paths[i], NULL, NULL, 0);
             if (st.code != GRPC_STATUS_PERMISSION_DENIED) {
                 fail_msg("%s as %s: expected PERMISSION_DENIED, got %s: \"%s\"", paths[i],
                          k == 0 ? "admin" : "bakery", co_grpc_status_name(st.code), st.details);
@@ -346,7 +286,7 @@ static void test_internal_methods_through_gateway_are_permission_denied(void **s
 
 static void test_call_to_service_not_running_is_unavailable_without_internal_address(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     static const struct {
         const char *path;
         const char *service;
@@ -361,7 +301,7 @@ static void test_call_to_service_not_running_is_unavailable_without_internal_add
         co_client *callers[] = {f->admin, f->bakery};
         for (size_t k = 0; k < 2; k++) {
             long long t0 = h_now_ms();
-            co_client_status st = call(callers[k], &a, rows[i].path, NULL, NULL, 0);
+            co_client_status st = it_call_msg(callers[k], &a, rows[i].path, NULL, NULL, 0);
             long long took = h_now_ms() - t0;
             if (st.code != GRPC_STATUS_UNAVAILABLE || strstr(st.details, rows[i].service) == NULL) {
                 fail_msg("%s: expected UNAVAILABLE naming \"%s\", got %s: \"%s\"", rows[i].path,
@@ -376,7 +316,7 @@ static void test_call_to_service_not_running_is_unavailable_without_internal_add
                 }
             }
             assert_false(has_port_number(st.details));
-            assert_true(took < CALL_MS); /* refused fast, not at the deadline */
+            assert_true(took < IT_CALL_MS); /* refused fast, not at the deadline */
         }
     }
     co_arena_release(&a);
@@ -385,53 +325,14 @@ static void test_call_to_service_not_running_is_unavailable_without_internal_add
 
 /* --- fixture --- */
 
-/* cmocka 1.1 leaves a failed group teardown out of its result: main reports it. */
-static bool stop_failed;
-
-static void register_partner(co_client *admin, const char *id)
-{
-    co_arena a;
-    co_arena_init(&a, 0);
-    char rid[64];
-    snprintf(rid, sizeof rid, "reg-%s", id);
-    Coalition__V1__RegisterPartnerRequest req = register_request(rid, id);
-    co_client_status st =
-        call(admin, &a, "/coalition.v1.Partners/RegisterPartner", &req.base, NULL, 0);
-    if (st.code != GRPC_STATUS_OK) {
-        fprintf(stderr, "could not register %s: %s: %s\n", id, co_grpc_status_name(st.code),
-                st.details);
-        exit(1);
-    }
-    co_arena_release(&a);
-}
-
 static int setup(void **state)
 {
-    grpc_init();
-    fx *f = calloc(1, sizeof *f);
-    if (f == NULL) {
-        return -1;
-    }
-    f->s = h_stack_start("it_gateway_auth");
-    f->admin = h_client(f->s, H_GATEWAY, "admin-operator");
+    it_fx *f = it_fx_start("it_gateway_auth");
     /* Registered before any call presents their certificates (no negative cache entry). */
-    register_partner(f->admin, "bakery");
-    register_partner(f->admin, "fuelco");
+    it_register_or_die(f->admin, "bakery", "bakery");
+    it_register_or_die(f->admin, "fuelco", "fuelco");
     f->bakery = h_client(f->s, H_GATEWAY, "partner-bakery");
     *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    co_client_free(f->admin);
-    co_client_free(f->bakery);
-    bool stopped = h_stack_stop(f->s);
-    free(f);
-    grpc_shutdown();
-    stop_failed = !stopped;
-    assert_true(stopped);
     return 0;
 }
 
@@ -450,6 +351,6 @@ int main(void)
         cmocka_unit_test(test_internal_methods_through_gateway_are_permission_denied),
         cmocka_unit_test(test_call_to_service_not_running_is_unavailable_without_internal_address),
     };
-    int failed = cmocka_run_group_tests(tests, setup, teardown);
-    return failed != 0 || stop_failed ? 1 : 0;
+    int failed = cmocka_run_group_tests(tests, setup, it_teardown);
+    return it_exit_code(failed);
 }

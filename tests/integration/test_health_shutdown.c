@@ -24,26 +24,7 @@
 #include "coalition/v1/partners.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "harness.h"
-
-#define CALL_MS 5000
-
-typedef struct fx {
-    h_stack *s;
-    co_client *admin;
-    co_client *bakery;
-} fx;
-
-#define EXPECT_STATUS(st, want, needle)                                                            \
-    expect_status_at(&(st), (want), (needle), __FILE__, __LINE__)
-static void expect_status_at(const co_client_status *st, grpc_status_code want, const char *needle,
-                             const char *file, int line)
-{
-    if (st->code != want || (needle != NULL && strstr(st->details, needle) == NULL)) {
-        fail_msg("%s:%d: expected %s%s%s%s, got %s: \"%s\"", file, line, co_grpc_status_name(want),
-                 needle != NULL ? " mentioning \"" : "", needle != NULL ? needle : "",
-                 needle != NULL ? "\"" : "", co_grpc_status_name(st->code), st->details);
-    }
-}
+#include "itest.h"
 
 static const char *const proc_names[H_NPROC] = {"partners", "gateway"};
 
@@ -60,52 +41,12 @@ static int health_check(co_client *c, co_arena *a, const char *service, co_clien
     Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
     req.service = (char *)service;
     ProtobufCMessage *resp = NULL;
-    *st = (co_client_status){GRPC_STATUS_UNKNOWN, "(no call made)"};
-    if (co_client_unary(c, "/grpc.health.v1.Health/Check", &req.base,
-                        &grpc__health__v1__health_check_response__descriptor, NULL, 0, CALL_MS,
-                        false, a, &resp, st) != CO_OK) {
+    if (it_unary(c, a, "/grpc.health.v1.Health/Check", &req.base,
+                 &grpc__health__v1__health_check_response__descriptor, NULL, 0, &resp,
+                 st) != CO_OK) {
         return -1;
     }
     return (int)((Grpc__Health__V1__HealthCheckResponse *)resp)->status;
-}
-
-static Coalition__V1__Partner *get_partner(co_client *c, co_arena *a, const char *id,
-                                           int64_t timeout_ms, co_client_status *st)
-{
-    Coalition__V1__GetPartnerRequest req = COALITION__V1__GET_PARTNER_REQUEST__INIT;
-    req.partner_id = (char *)id;
-    ProtobufCMessage *resp = NULL;
-    *st = (co_client_status){GRPC_STATUS_UNKNOWN, "(no call made)"};
-    if (co_client_unary(c, "/coalition.v1.Partners/GetPartner", &req.base,
-                        &coalition__v1__get_partner_response__descriptor, NULL, 0, timeout_ms,
-                        false, a, &resp, st) != CO_OK) {
-        return NULL;
-    }
-    return ((Coalition__V1__GetPartnerResponse *)resp)->partner;
-}
-
-/* Registers partner id as the admin; exits the program on failure (setup only). */
-static void register_or_die(co_client *admin, const char *id)
-{
-    co_arena a;
-    co_arena_init(&a, 0);
-    Coalition__V1__RegisterPartnerRequest req = COALITION__V1__REGISTER_PARTNER_REQUEST__INIT;
-    char rid[64];
-    snprintf(rid, sizeof rid, "reg-%s", id);
-    req.request_id = rid;
-    req.partner_id = (char *)id;
-    req.name = (char *)id;
-    req.settlement_currency = "EUR";
-    ProtobufCMessage *resp = NULL;
-    co_client_status st = {GRPC_STATUS_UNKNOWN, ""};
-    if (co_client_unary(admin, "/coalition.v1.Partners/RegisterPartner", &req.base,
-                        &coalition__v1__register_partner_response__descriptor, NULL, 0, CALL_MS,
-                        false, &a, &resp, &st) != CO_OK) {
-        fprintf(stderr, "could not register %s: %s: %s\n", id, co_grpc_status_name(st.code),
-                st.details);
-        exit(1);
-    }
-    co_arena_release(&a);
 }
 
 /* GET path over HTTP/1.0 from addr ("127.0.0.1:port"); the malloc'd response, NULL on error. */
@@ -182,7 +123,7 @@ static bool http_status_is(const char *resp, const char *code)
 
 static void test_health_check_serving_on_every_process_and_port(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     for (int p = 0; p < H_NPROC; p++) {
         const char *const *names = p == H_PARTNERS ? partners_services : gateway_services;
         co_client *clients[3] = {
@@ -216,7 +157,7 @@ static void test_health_check_serving_on_every_process_and_port(void **state)
 
 static void test_health_check_unknown_service_is_not_found(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     for (int p = 0; p < H_NPROC; p++) {
         co_client *clients[2] = {
             h_client(f->s, (h_proc)p, "admin-operator"),
@@ -229,7 +170,7 @@ static void test_health_check_unknown_service_is_not_found(void **state)
             co_client_status st;
             int status = health_check(clients[c], &a, "coalition.v1.NoSuchService", &st);
             assert_int_equal(status, -1);
-            EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "coalition.v1.NoSuchService");
+            IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "coalition.v1.NoSuchService");
             co_arena_release(&a);
         }
         for (int c = 0; c < 2; c++) {
@@ -240,7 +181,7 @@ static void test_health_check_unknown_service_is_not_found(void **state)
 
 static void test_health_port_serves_no_api_and_mtls_port_needs_tls(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     for (int p = 0; p < H_NPROC; p++) {
         co_client *health = co_client_new(h_health_addr(f->s, (h_proc)p), NULL, "health");
         co_client *plain = co_client_new(h_addr(f->s, (h_proc)p), NULL, "plaintext");
@@ -250,13 +191,13 @@ static void test_health_port_serves_no_api_and_mtls_port_needs_tls(void **state)
         co_arena_init(&a, 0);
         co_client_status st;
         /* The plaintext port must not be a way around mutual TLS. */
-        assert_null(get_partner(health, &a, "operator", CALL_MS, &st));
-        EXPECT_STATUS(st, GRPC_STATUS_UNIMPLEMENTED, NULL);
-        assert_null(get_partner(plain, &a, "operator", CALL_MS, &st));
-        EXPECT_STATUS(st, GRPC_STATUS_UNAVAILABLE, NULL);
+        assert_null(it_get_partner(health, &a, "operator", &st));
+        IT_EXPECT_STATUS(st, GRPC_STATUS_UNIMPLEMENTED, NULL);
+        assert_null(it_get_partner(plain, &a, "operator", &st));
+        IT_EXPECT_STATUS(st, GRPC_STATUS_UNAVAILABLE, NULL);
         co_client_status hs;
         assert_int_equal(health_check(plain, &a, "", &hs), -1);
-        EXPECT_STATUS(hs, GRPC_STATUS_UNAVAILABLE, NULL);
+        IT_EXPECT_STATUS(hs, GRPC_STATUS_UNAVAILABLE, NULL);
         co_arena_release(&a);
         co_client_free(health);
         co_client_free(plain);
@@ -265,15 +206,15 @@ static void test_health_port_serves_no_api_and_mtls_port_needs_tls(void **state)
 
 static void test_metrics_endpoint_counts_grpc_calls(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     co_arena a;
     co_arena_init(&a, 0);
     for (int i = 0; i < 3; i++) {
         co_client_status st;
-        assert_non_null(get_partner(f->admin, &a, "operator", CALL_MS, &st));
-        EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
-        assert_null(get_partner(f->admin, &a, "no-such-partner", CALL_MS, &st));
-        EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, NULL);
+        assert_non_null(it_get_partner(f->admin, &a, "operator", &st));
+        IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+        assert_null(it_get_partner(f->admin, &a, "no-such-partner", &st));
+        IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, NULL);
     }
     co_arena_release(&a);
     for (int p = 0; p < H_NPROC; p++) {
@@ -323,7 +264,7 @@ static void *load(void *arg)
         co_arena_init(&a, 0);
         co_client_status st;
         long long t0 = h_now_ms();
-        Coalition__V1__Partner *p = get_partner(l->c, &a, l->partner_id, CALL_MS, &st);
+        Coalition__V1__Partner *p = it_get_partner(l->c, &a, l->partner_id, &st);
         long long ms = h_now_ms() - t0;
         if (ms > l->max_ms) {
             l->max_ms = ms;
@@ -352,7 +293,7 @@ static void sleep_ms(long ms)
 
 static void test_sigterm_under_load_drains_and_exits_zero(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     atomic_bool stop;
     atomic_long total;
     atomic_init(&stop, false);
@@ -415,15 +356,15 @@ static void test_sigterm_under_load_drains_and_exits_zero(void **state)
         fail_msg("%ld calls were neither OK nor UNAVAILABLE; first: \"%s\"", other, bad_copy);
     }
     assert_true(unavailable > 0);       /* calls after the stop were refused, not queued */
-    assert_true(max_ms < CALL_MS);      /* no call hung until its deadline */
+    assert_true(max_ms < IT_CALL_MS);   /* no call hung until its deadline */
     assert_true(stop_ms < 5000 + 2000); /* within the configured grace */
 
     /* The gateway survives its dependency going away and says so cleanly. */
     co_arena a;
     co_arena_init(&a, 0);
     co_client_status st;
-    assert_null(get_partner(f->admin, &a, "bakery", CALL_MS, &st));
-    EXPECT_STATUS(st, GRPC_STATUS_UNAVAILABLE, "partners");
+    assert_null(it_get_partner(f->admin, &a, "bakery", &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_UNAVAILABLE, "partners");
     assert_null(strstr(st.details, "127.0.0.1"));
     assert_int_equal(kill(h_pid(f->s, H_GATEWAY), 0), 0);
     co_client *health = co_client_new(h_health_addr(f->s, H_GATEWAY), NULL, "health");
@@ -437,19 +378,12 @@ static void test_sigterm_under_load_drains_and_exits_zero(void **state)
 
 /* --- fixtures: one stack per group, so the SIGTERM test stops a process nobody else uses --- */
 
-/* cmocka 1.1 leaves a failed group teardown out of its result: main reports it. */
-static bool stop_failed;
-
-static fx *start(const char *db)
+/* A stack for db with the bakery registered and both clients open; it_teardown stops whatever
+ * still runs (the SIGTERM test stops the partners service itself). */
+static it_fx *start(const char *db)
 {
-    grpc_init();
-    fx *f = calloc(1, sizeof *f);
-    if (f == NULL) {
-        exit(1);
-    }
-    f->s = h_stack_start(db);
-    f->admin = h_client(f->s, H_GATEWAY, "admin-operator");
-    register_or_die(f->admin, "bakery");
+    it_fx *f = it_fx_start(db);
+    it_register_or_die(f->admin, "bakery", "bakery");
     f->bakery = h_client(f->s, H_GATEWAY, "partner-bakery");
     return f;
 }
@@ -466,20 +400,6 @@ static int setup_shutdown(void **state)
     return 0;
 }
 
-/* Stops whatever still runs (the SIGTERM test stops the partners service itself). */
-static int teardown(void **state)
-{
-    fx *f = *state;
-    co_client_free(f->admin);
-    co_client_free(f->bakery);
-    bool stopped = h_stack_stop(f->s);
-    free(f);
-    grpc_shutdown();
-    stop_failed = stop_failed || !stopped;
-    assert_true(stopped);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest health[] = {
@@ -491,7 +411,7 @@ int main(void)
     const struct CMUnitTest shutdown[] = {
         cmocka_unit_test(test_sigterm_under_load_drains_and_exits_zero),
     };
-    int failed = cmocka_run_group_tests_name("health", health, setup_health, teardown);
-    failed += cmocka_run_group_tests_name("shutdown", shutdown, setup_shutdown, teardown);
-    return failed != 0 || stop_failed ? 1 : 0;
+    int failed = cmocka_run_group_tests_name("health", health, setup_health, it_teardown);
+    failed += cmocka_run_group_tests_name("shutdown", shutdown, setup_shutdown, it_teardown);
+    return it_exit_code(failed);
 }

@@ -15,69 +15,13 @@
 
 #include <cmocka.h>
 #include <grpc/grpc.h>
-#include <libpq-fe.h>
 
 #include "coalition/v1/partners.pb-c.h"
 #include "harness.h"
-
-#define CALL_MS 5000
-
-typedef struct fx {
-    h_stack *s;
-    co_client *admin;
-} fx;
-
-#define EXPECT_STATUS(st, want, needle)                                                            \
-    expect_status_at(&(st), (want), (needle), __FILE__, __LINE__)
-static void expect_status_at(const co_client_status *st, grpc_status_code want, const char *needle,
-                             const char *file, int line)
-{
-    if (st->code != want || (needle != NULL && strstr(st->details, needle) == NULL)) {
-        fail_msg("%s:%d: expected %s%s%s%s, got %s: \"%s\"", file, line, co_grpc_status_name(want),
-                 needle != NULL ? " mentioning \"" : "", needle != NULL ? needle : "",
-                 needle != NULL ? "\"" : "", co_grpc_status_name(st->code), st->details);
-    }
-}
-
-/* Sends exactly len bytes to method; the response bytes, if any, go to *resp (arena). */
-static co_client_status call_bytes(co_client *c, co_arena *a, const char *method, const void *bytes,
-                                   size_t len, uint8_t **resp, size_t *rlen)
-{
-    co_client_status st = {GRPC_STATUS_UNKNOWN, "(no call made)"};
-    uint8_t *r = NULL;
-    size_t rl = 0;
-    co_client_unary_raw(c, method, bytes, len, NULL, 0, CALL_MS, false, a, &r, &rl, &st);
-    if (resp != NULL) {
-        *resp = r;
-        *rlen = rl;
-    }
-    return st;
-}
-
-/* Packs m into arena memory and sends it. */
-static co_client_status call_msg(co_client *c, co_arena *a, const char *method,
-                                 const ProtobufCMessage *m)
-{
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t *b = co_arena_alloc(a, len + 1);
-    assert_non_null(b);
-    protobuf_c_message_pack(m, b);
-    return call_bytes(c, a, method, b, len, NULL, NULL);
-}
-
-static Coalition__V1__RegisterPartnerRequest register_request(const char *rid, const char *id,
-                                                              const char *name)
-{
-    Coalition__V1__RegisterPartnerRequest req = COALITION__V1__REGISTER_PARTNER_REQUEST__INIT;
-    req.request_id = (char *)rid;
-    req.partner_id = (char *)id;
-    req.name = (char *)name;
-    req.settlement_currency = "EUR";
-    return req;
-}
+#include "itest.h"
 
 /* Both processes run (not exited, not a zombie) and a real call goes through. */
-static void assert_stack_alive(const fx *f)
+static void assert_stack_alive(const it_fx *f)
 {
     for (int p = 0; p < H_NPROC; p++) {
         pid_t pid = h_pid(f->s, (h_proc)p);
@@ -92,31 +36,17 @@ static void assert_stack_alive(const fx *f)
     co_arena_init(&a, 0);
     Coalition__V1__GetPartnerRequest req = COALITION__V1__GET_PARTNER_REQUEST__INIT;
     req.partner_id = "operator";
-    co_client_status st = call_msg(f->admin, &a, "/coalition.v1.Partners/GetPartner", &req.base);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    co_client_status st =
+        it_call_msg(f->admin, &a, "/coalition.v1.Partners/GetPartner", &req.base, NULL, 0);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     co_arena_release(&a);
-}
-
-static long long db_count(const h_stack *s, const char *sql, const char *param)
-{
-    PGconn *pg = PQconnectdb(h_db_url(s));
-    assert_int_equal(PQstatus(pg), CONNECTION_OK);
-    const char *vals[1] = {param};
-    PGresult *r = PQexecParams(pg, sql, 1, NULL, vals, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        fail_msg("query failed: %s", PQerrorMessage(pg));
-    }
-    long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    PQfinish(pg);
-    return n;
 }
 
 /* --- tests --- */
 
 static void test_malformed_protobuf_is_invalid_argument_and_processes_stay_up(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     static const struct {
         const char *what;
         const char *bytes;
@@ -153,7 +83,7 @@ static void test_malformed_protobuf_is_invalid_argument_and_processes_stay_up(vo
                 continue;
             }
             co_client_status st =
-                call_bytes(f->admin, &a, methods[m], rows[i].bytes, rows[i].len, NULL, NULL);
+                it_call_raw(f->admin, &a, methods[m], rows[i].bytes, rows[i].len, NULL, 0);
             if (st.code != GRPC_STATUS_INVALID_ARGUMENT) {
                 fail_msg("%s with %s: expected INVALID_ARGUMENT, got %s: \"%s\"", methods[m],
                          rows[i].what, co_grpc_status_name(st.code), st.details);
@@ -166,7 +96,7 @@ static void test_malformed_protobuf_is_invalid_argument_and_processes_stay_up(vo
 
 static void test_invalid_utf8_in_string_field_is_invalid_argument_naming_it(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     static const struct {
         const char *what;
         const char *bad;
@@ -185,9 +115,10 @@ static void test_invalid_utf8_in_string_field_is_invalid_argument_naming_it(void
     for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
         char rid[32];
         snprintf(rid, sizeof rid, "utf8-%zu", i);
-        Coalition__V1__RegisterPartnerRequest req = register_request(rid, "utf8-co", seqs[i].bad);
+        Coalition__V1__RegisterPartnerRequest req =
+            it_register_request(rid, "utf8-co", seqs[i].bad);
         co_client_status st =
-            call_msg(f->admin, &a, "/coalition.v1.Partners/RegisterPartner", &req.base);
+            it_call_msg(f->admin, &a, "/coalition.v1.Partners/RegisterPartner", &req.base, NULL, 0);
         if (st.code != GRPC_STATUS_INVALID_ARGUMENT || strstr(st.details, "\"name\"") == NULL) {
             fail_msg("name with %s: expected INVALID_ARGUMENT naming \"name\", got %s: \"%s\"",
                      seqs[i].what, co_grpc_status_name(st.code), st.details);
@@ -195,9 +126,10 @@ static void test_invalid_utf8_in_string_field_is_invalid_argument_naming_it(void
         /* In a nested message the path is named. */
         Coalition__V1__Contact ct = COALITION__V1__CONTACT__INIT;
         ct.email = (char *)seqs[i].bad;
-        req = register_request(rid, "utf8-co", "UTF-8 Co");
+        req = it_register_request(rid, "utf8-co", "UTF-8 Co");
         req.contact = &ct;
-        st = call_msg(f->admin, &a, "/coalition.v1.Partners/RegisterPartner", &req.base);
+        st =
+            it_call_msg(f->admin, &a, "/coalition.v1.Partners/RegisterPartner", &req.base, NULL, 0);
         if (st.code != GRPC_STATUS_INVALID_ARGUMENT ||
             strstr(st.details, "contact.email") == NULL) {
             fail_msg("contact.email with %s: expected INVALID_ARGUMENT naming \"contact.email\", "
@@ -206,19 +138,20 @@ static void test_invalid_utf8_in_string_field_is_invalid_argument_naming_it(void
         }
         Coalition__V1__GetPartnerRequest get = COALITION__V1__GET_PARTNER_REQUEST__INIT;
         get.partner_id = (char *)seqs[i].bad;
-        st = call_msg(f->admin, &a, "/coalition.v1.Partners/GetPartner", &get.base);
-        EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "partner_id");
+        st = it_call_msg(f->admin, &a, "/coalition.v1.Partners/GetPartner", &get.base, NULL, 0);
+        IT_EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "partner_id");
     }
     co_arena_release(&a);
-    assert_int_equal(
-        db_count(f->s, "SELECT count(*) FROM partners.partners WHERE partner_id = $1", "utf8-co"),
-        0);
+    assert_int_equal(it_db_count(f->s,
+                                 "SELECT count(*) FROM partners.partners WHERE partner_id = $1",
+                                 "utf8-co"),
+                     0);
     assert_stack_alive(f);
 }
 
 static void test_nul_byte_in_string_field_is_invalid_argument_naming_it(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     /* RegisterPartnerRequests encoded by hand, as protobuf-c cannot pack an embedded NUL. */
     static const char name_nul[] = "\x0a\x05"
                                    "nul-1"
@@ -250,15 +183,15 @@ static void test_nul_byte_in_string_field_is_invalid_argument_naming_it(void **s
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         co_arena a;
         co_arena_init(&a, 0);
-        co_client_status st = call_bytes(f->admin, &a, "/coalition.v1.Partners/RegisterPartner",
-                                         rows[i].bytes, rows[i].len, NULL, NULL);
+        co_client_status st = it_call_raw(f->admin, &a, "/coalition.v1.Partners/RegisterPartner",
+                                          rows[i].bytes, rows[i].len, NULL, 0);
         grpc_status_code code = st.code;
         char details[256];
         snprintf(details, sizeof details, "%s", st.details);
         co_arena_release(&a);
         long long stored =
-            db_count(f->s, "SELECT count(*) FROM partners.partners WHERE partner_id = $1",
-                     rows[i].partner_id);
+            it_db_count(f->s, "SELECT count(*) FROM partners.partners WHERE partner_id = $1",
+                        rows[i].partner_id);
         if ((code != GRPC_STATUS_INVALID_ARGUMENT || strstr(details, rows[i].field) == NULL ||
              stored != 0) &&
             used < sizeof failures) {
@@ -276,7 +209,7 @@ static void test_nul_byte_in_string_field_is_invalid_argument_naming_it(void **s
 
 static void test_message_over_1_mib_is_resource_exhausted_and_stack_stays_up(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     size_t n = (size_t)1100 * 1024;
     char *big = malloc(n + 1);
     assert_non_null(big);
@@ -284,46 +217,46 @@ static void test_message_over_1_mib_is_resource_exhausted_and_stack_stays_up(voi
     big[n] = '\0';
     co_arena a;
     co_arena_init(&a, 0);
-    Coalition__V1__RegisterPartnerRequest req = register_request("big-1", "big-co", big);
+    Coalition__V1__RegisterPartnerRequest req = it_register_request("big-1", "big-co", big);
     co_client_status st =
-        call_msg(f->admin, &a, "/coalition.v1.Partners/RegisterPartner", &req.base);
+        it_call_msg(f->admin, &a, "/coalition.v1.Partners/RegisterPartner", &req.base, NULL, 0);
     assert_int_not_equal(st.code, GRPC_STATUS_OK);
-    EXPECT_STATUS(st, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL);
 
     /* Just under the limit it reaches the service, which refuses the name. */
     big[1000 * 1000] = '\0';
-    req = register_request("big-2", "big-co", big);
-    st = call_msg(f->admin, &a, "/coalition.v1.Partners/RegisterPartner", &req.base);
-    EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "name");
+    req = it_register_request("big-2", "big-co", big);
+    st = it_call_msg(f->admin, &a, "/coalition.v1.Partners/RegisterPartner", &req.base, NULL, 0);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "name");
     co_arena_release(&a);
     free(big);
     assert_stack_alive(f);
     assert_int_equal(
-        db_count(f->s, "SELECT count(*) FROM partners.partners WHERE partner_id = $1", "big-co"),
+        it_db_count(f->s, "SELECT count(*) FROM partners.partners WHERE partner_id = $1", "big-co"),
         0);
 }
 
 static void test_empty_register_partner_is_invalid_argument_naming_request_id(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     co_arena a;
     co_arena_init(&a, 0);
     co_client_status st =
-        call_bytes(f->admin, &a, "/coalition.v1.Partners/RegisterPartner", "", 0, NULL, NULL);
-    EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "request_id");
-    st = call_bytes(f->admin, &a, "/coalition.v1.Partners/SetPartnerStatus", "", 0, NULL, NULL);
-    EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "request_id");
+        it_call_raw(f->admin, &a, "/coalition.v1.Partners/RegisterPartner", "", 0, NULL, 0);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "request_id");
+    st = it_call_raw(f->admin, &a, "/coalition.v1.Partners/SetPartnerStatus", "", 0, NULL, 0);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "request_id");
     /* Only a request id: the next missing field is named. */
-    Coalition__V1__RegisterPartnerRequest req = register_request("empty-1", "", "");
+    Coalition__V1__RegisterPartnerRequest req = it_register_request("empty-1", "", "");
     req.settlement_currency = "";
-    st = call_msg(f->admin, &a, "/coalition.v1.Partners/RegisterPartner", &req.base);
-    EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "partner_id");
+    st = it_call_msg(f->admin, &a, "/coalition.v1.Partners/RegisterPartner", &req.base, NULL, 0);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "partner_id");
     co_arena_release(&a);
 }
 
 static void test_unknown_enum_value_is_invalid_argument(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     static const int bad[] = {99, -1, 4, 0};
     co_arena a;
     co_arena_init(&a, 0);
@@ -335,8 +268,8 @@ static void test_unknown_enum_value_is_invalid_argument(void **state)
         req.request_id = rid;
         req.partner_id = "bakery";
         req.status = (Coalition__V1__PartnerStatus)bad[i];
-        co_client_status st =
-            call_msg(f->admin, &a, "/coalition.v1.Partners/SetPartnerStatus", &req.base);
+        co_client_status st = it_call_msg(f->admin, &a, "/coalition.v1.Partners/SetPartnerStatus",
+                                          &req.base, NULL, 0);
         if (st.code != GRPC_STATUS_INVALID_ARGUMENT || strstr(st.details, "status") == NULL) {
             fail_msg("SetPartnerStatus.status = %d: expected INVALID_ARGUMENT naming \"status\", "
                      "got %s: \"%s\"",
@@ -347,7 +280,7 @@ static void test_unknown_enum_value_is_invalid_argument(void **state)
         }
         Coalition__V1__ListPartnersRequest list = COALITION__V1__LIST_PARTNERS_REQUEST__INIT;
         list.status = (Coalition__V1__PartnerStatus)bad[i];
-        st = call_msg(f->admin, &a, "/coalition.v1.Partners/ListPartners", &list.base);
+        st = it_call_msg(f->admin, &a, "/coalition.v1.Partners/ListPartners", &list.base, NULL, 0);
         if (st.code != GRPC_STATUS_INVALID_ARGUMENT || strstr(st.details, "status") == NULL) {
             fail_msg("ListPartners.status = %d: expected INVALID_ARGUMENT naming \"status\", "
                      "got %s: \"%s\"",
@@ -356,16 +289,16 @@ static void test_unknown_enum_value_is_invalid_argument(void **state)
     }
     co_arena_release(&a);
     /* The bakery's status did not change. */
-    assert_int_equal(db_count(f->s,
-                              "SELECT count(*) FROM partners.partners WHERE partner_id = $1 AND "
-                              "status = 1",
-                              "bakery"),
+    assert_int_equal(it_db_count(f->s,
+                                 "SELECT count(*) FROM partners.partners WHERE partner_id = $1 AND "
+                                 "status = 1",
+                                 "bakery"),
                      1);
 }
 
 static void test_negative_or_too_large_page_size_is_invalid_argument(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     static const int32_t bad[] = {-1, -50, INT32_MIN, 501, INT32_MAX};
     co_arena a;
     co_arena_init(&a, 0);
@@ -373,7 +306,7 @@ static void test_negative_or_too_large_page_size_is_invalid_argument(void **stat
         Coalition__V1__ListPartnersRequest list = COALITION__V1__LIST_PARTNERS_REQUEST__INIT;
         list.page_size = bad[i];
         co_client_status st =
-            call_msg(f->admin, &a, "/coalition.v1.Partners/ListPartners", &list.base);
+            it_call_msg(f->admin, &a, "/coalition.v1.Partners/ListPartners", &list.base, NULL, 0);
         if (st.code != GRPC_STATUS_INVALID_ARGUMENT || strstr(st.details, "page_size") == NULL) {
             fail_msg("page_size %d: expected INVALID_ARGUMENT naming \"page_size\", got %s: \"%s\"",
                      (int)bad[i], co_grpc_status_name(st.code), st.details);
@@ -389,8 +322,8 @@ static void test_negative_or_too_large_page_size_is_invalid_argument(void **stat
         Coalition__V1__ListPartnersRequest list = COALITION__V1__LIST_PARTNERS_REQUEST__INIT;
         list.page_token = (char *)tokens[i];
         co_client_status st =
-            call_msg(f->admin, &a, "/coalition.v1.Partners/ListPartners", &list.base);
-        EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "page_token");
+            it_call_msg(f->admin, &a, "/coalition.v1.Partners/ListPartners", &list.base, NULL, 0);
+        IT_EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "page_token");
     }
     co_arena_release(&a);
 }
@@ -453,15 +386,13 @@ static void run_racers(co_client *c, racer *rs, int n, uint8_t *const *reqs, con
 
 static void test_64_concurrent_identical_registrations_create_one_partner(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     co_arena a;
     co_arena_init(&a, 0);
     Coalition__V1__RegisterPartnerRequest req =
-        register_request("race-1", "race-co", "Race Condition Ltd");
-    size_t len = protobuf_c_message_get_packed_size(&req.base);
-    uint8_t *bytes = co_arena_alloc(&a, len);
-    assert_non_null(bytes);
-    protobuf_c_message_pack(&req.base, bytes);
+        it_register_request("race-1", "race-co", "Race Condition Ltd");
+    size_t len;
+    uint8_t *bytes = it_pack(&a, &req.base, &len);
     racer *rs = calloc(RACERS, sizeof *rs);
     assert_non_null(rs);
     run_racers(f->admin, rs, RACERS, &bytes, &len, 1);
@@ -485,24 +416,27 @@ static void test_64_concurrent_identical_registrations_create_one_partner(void *
         fail_msg("racer %d: expected OK with the same response as racer 0, got %s: \"%s\"", bad,
                  co_grpc_status_name(bad_code), bad_details);
     }
-    assert_int_equal(
-        db_count(f->s, "SELECT count(*) FROM partners.partners WHERE partner_id = $1", "race-co"),
-        1);
-    assert_int_equal(db_count(f->s,
-                              "SELECT count(*) FROM partners.idempotency WHERE request_id = $1 AND "
-                              "status = 0",
-                              "race-1"),
+    assert_int_equal(it_db_count(f->s,
+                                 "SELECT count(*) FROM partners.partners WHERE partner_id = $1",
+                                 "race-co"),
                      1);
     assert_int_equal(
-        db_count(f->s, "SELECT count(*) FROM partners.idempotency WHERE request_id = $1", "race-1"),
+        it_db_count(f->s,
+                    "SELECT count(*) FROM partners.idempotency WHERE request_id = $1 AND "
+                    "status = 0",
+                    "race-1"),
         1);
+    assert_int_equal(it_db_count(f->s,
+                                 "SELECT count(*) FROM partners.idempotency WHERE request_id = $1",
+                                 "race-1"),
+                     1);
     co_arena_release(&a);
     assert_stack_alive(f);
 }
 
 static void test_concurrent_registrations_of_one_partner_with_distinct_keys_create_one(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     enum { N = 16 };
     co_arena a;
     co_arena_init(&a, 0);
@@ -511,11 +445,8 @@ static void test_concurrent_registrations_of_one_partner_with_distinct_keys_crea
     for (int i = 0; i < N; i++) {
         char *rid = co_arena_printf(&a, "duel-%d", i);
         assert_non_null(rid);
-        Coalition__V1__RegisterPartnerRequest req = register_request(rid, "duel-co", "Duel Co");
-        lens[i] = protobuf_c_message_get_packed_size(&req.base);
-        reqs[i] = co_arena_alloc(&a, lens[i]);
-        assert_non_null(reqs[i]);
-        protobuf_c_message_pack(&req.base, reqs[i]);
+        Coalition__V1__RegisterPartnerRequest req = it_register_request(rid, "duel-co", "Duel Co");
+        reqs[i] = it_pack(&a, &req.base, &lens[i]);
     }
     racer rs[N];
     run_racers(f->admin, rs, N, reqs, lens, N);
@@ -535,54 +466,25 @@ static void test_concurrent_registrations_of_one_partner_with_distinct_keys_crea
         fail_msg("expected 1 OK and %d ALREADY_EXISTS, got %d and %d (other: \"%s\")", N - 1, ok,
                  exists, other);
     }
-    assert_int_equal(
-        db_count(f->s, "SELECT count(*) FROM partners.partners WHERE partner_id = $1", "duel-co"),
-        1);
+    assert_int_equal(it_db_count(f->s,
+                                 "SELECT count(*) FROM partners.partners WHERE partner_id = $1",
+                                 "duel-co"),
+                     1);
     /* Every outcome, the refusals included, is recorded for replay. */
-    assert_int_equal(db_count(f->s,
-                              "SELECT count(*) FROM partners.idempotency WHERE request_id LIKE $1",
-                              "duel-%"),
-                     N);
+    assert_int_equal(
+        it_db_count(f->s, "SELECT count(*) FROM partners.idempotency WHERE request_id LIKE $1",
+                    "duel-%"),
+        N);
     co_arena_release(&a);
 }
 
 /* --- fixture --- */
 
-/* cmocka 1.1 leaves a failed group teardown out of its result: main reports it. */
-static bool stop_failed;
-
 static int setup(void **state)
 {
-    grpc_init();
-    fx *f = calloc(1, sizeof *f);
-    if (f == NULL) {
-        return -1;
-    }
-    f->s = h_stack_start("it_hostile_input");
-    f->admin = h_client(f->s, H_GATEWAY, "admin-operator");
-    co_arena a;
-    co_arena_init(&a, 0);
-    Coalition__V1__RegisterPartnerRequest req = register_request("reg-bakery", "bakery", "Bakery");
-    co_client_status st =
-        call_msg(f->admin, &a, "/coalition.v1.Partners/RegisterPartner", &req.base);
-    co_arena_release(&a);
-    if (st.code != GRPC_STATUS_OK) {
-        fprintf(stderr, "could not register bakery: %s\n", co_grpc_status_name(st.code));
-        return -1;
-    }
+    it_fx *f = it_fx_start("it_hostile_input");
+    it_register_or_die(f->admin, "bakery", "Bakery");
     *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    co_client_free(f->admin);
-    bool stopped = h_stack_stop(f->s);
-    free(f);
-    grpc_shutdown();
-    stop_failed = !stopped;
-    assert_true(stopped);
     return 0;
 }
 
@@ -600,6 +502,6 @@ int main(void)
         cmocka_unit_test(
             test_concurrent_registrations_of_one_partner_with_distinct_keys_create_one),
     };
-    int failed = cmocka_run_group_tests(tests, setup, teardown);
-    return failed != 0 || stop_failed ? 1 : 0;
+    int failed = cmocka_run_group_tests(tests, setup, it_teardown);
+    return it_exit_code(failed);
 }

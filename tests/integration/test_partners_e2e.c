@@ -15,103 +15,10 @@
 
 #include "coalition/v1/partners.pb-c.h"
 #include "harness.h"
+#include "itest.h"
 
-#define CALL_MS 5000
-
-typedef struct fx {
-    h_stack *s;
-    co_client *admin;
-    co_client *bakery;
-} fx;
-
-/* Fails the test at file:line unless st has code want and, when needle is not NULL, details
- * containing needle. */
-#define EXPECT_STATUS(st, want, needle)                                                            \
-    expect_status_at(&(st), (want), (needle), __FILE__, __LINE__)
-static void expect_status_at(const co_client_status *st, grpc_status_code want, const char *needle,
-                             const char *file, int line)
-{
-    if (st->code != want || (needle != NULL && strstr(st->details, needle) == NULL)) {
-        fail_msg("%s:%d: expected %s%s%s%s, got %s: \"%s\"", file, line, co_grpc_status_name(want),
-                 needle != NULL ? " mentioning \"" : "", needle != NULL ? needle : "",
-                 needle != NULL ? "\"" : "", co_grpc_status_name(st->code), st->details);
-    }
-}
-
-static co_client_status no_status(void)
-{
-    return (co_client_status){GRPC_STATUS_UNKNOWN, "(no call made)"};
-}
-
-/* --- typed calls --- */
-
-static Coalition__V1__Partner *register_partner(co_client *c, co_arena *a,
-                                                const Coalition__V1__RegisterPartnerRequest *req,
-                                                co_client_status *st)
-{
-    ProtobufCMessage *resp = NULL;
-    *st = no_status();
-    if (co_client_unary(c, "/coalition.v1.Partners/RegisterPartner", &req->base,
-                        &coalition__v1__register_partner_response__descriptor, NULL, 0, CALL_MS,
-                        false, a, &resp, st) != CO_OK) {
-        return NULL;
-    }
-    return ((Coalition__V1__RegisterPartnerResponse *)resp)->partner;
-}
-
-static Coalition__V1__Partner *get_partner(co_client *c, co_arena *a, const char *id,
-                                           co_client_status *st)
-{
-    Coalition__V1__GetPartnerRequest req = COALITION__V1__GET_PARTNER_REQUEST__INIT;
-    req.partner_id = (char *)id;
-    ProtobufCMessage *resp = NULL;
-    *st = no_status();
-    if (co_client_unary(c, "/coalition.v1.Partners/GetPartner", &req.base,
-                        &coalition__v1__get_partner_response__descriptor, NULL, 0, CALL_MS, false,
-                        a, &resp, st) != CO_OK) {
-        return NULL;
-    }
-    return ((Coalition__V1__GetPartnerResponse *)resp)->partner;
-}
-
-static Coalition__V1__ListPartnersResponse *list_partners(co_client *c, co_arena *a, int32_t size,
-                                                          const char *token, int status,
-                                                          co_client_status *st)
-{
-    Coalition__V1__ListPartnersRequest req = COALITION__V1__LIST_PARTNERS_REQUEST__INIT;
-    req.page_size = size;
-    req.page_token = (char *)token;
-    req.status = (Coalition__V1__PartnerStatus)status;
-    ProtobufCMessage *resp = NULL;
-    *st = no_status();
-    if (co_client_unary(c, "/coalition.v1.Partners/ListPartners", &req.base,
-                        &coalition__v1__list_partners_response__descriptor, NULL, 0, CALL_MS, false,
-                        a, &resp, st) != CO_OK) {
-        return NULL;
-    }
-    return (Coalition__V1__ListPartnersResponse *)resp;
-}
-
-static Coalition__V1__Partner *set_status(co_client *c, co_arena *a, const char *request_id,
-                                          const char *id, int status, const char *reason,
-                                          co_client_status *st)
-{
-    Coalition__V1__SetPartnerStatusRequest req = COALITION__V1__SET_PARTNER_STATUS_REQUEST__INIT;
-    req.request_id = (char *)request_id;
-    req.partner_id = (char *)id;
-    req.status = (Coalition__V1__PartnerStatus)status;
-    req.reason = (char *)reason;
-    ProtobufCMessage *resp = NULL;
-    *st = no_status();
-    if (co_client_unary(c, "/coalition.v1.Partners/SetPartnerStatus", &req.base,
-                        &coalition__v1__set_partner_status_response__descriptor, NULL, 0, CALL_MS,
-                        false, a, &resp, st) != CO_OK) {
-        return NULL;
-    }
-    return ((Coalition__V1__SetPartnerStatusResponse *)resp)->partner;
-}
-
-/* A valid registration of partner id with request id "reg-<id>"; ct is caller storage. */
+/* A valid registration of partner id named name, with an empty request id the caller sets; ct is
+ * caller storage. */
 static Coalition__V1__RegisterPartnerRequest valid_request(const char *id, const char *name,
                                                            Coalition__V1__Contact *ct)
 {
@@ -119,10 +26,7 @@ static Coalition__V1__RegisterPartnerRequest valid_request(const char *id, const
     ct->name = "Front desk";
     ct->email = "desk@example.org";
     ct->phone = "+4930123456";
-    Coalition__V1__RegisterPartnerRequest req = COALITION__V1__REGISTER_PARTNER_REQUEST__INIT;
-    req.partner_id = (char *)id;
-    req.name = (char *)name;
-    req.settlement_currency = "EUR";
+    Coalition__V1__RegisterPartnerRequest req = it_register_request("", id, name);
     req.contact = ct;
     return req;
 }
@@ -140,7 +44,7 @@ static Coalition__V1__Partner *register_demo(co_client *admin, co_arena *a, cons
     assert_non_null(name);
     Coalition__V1__RegisterPartnerRequest req = valid_request(id, name, ct);
     req.request_id = rid;
-    return register_partner(admin, a, &req, st);
+    return it_register_partner(admin, a, &req, st);
 }
 
 /* register_demo, failing the test unless it is OK. */
@@ -150,48 +54,22 @@ static void ensure_partner(co_client *admin, const char *id)
     co_arena_init(&a, 0);
     co_client_status st;
     Coalition__V1__Partner *p = register_demo(admin, &a, id, &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_non_null(p);
     assert_string_equal(p->partner_id, id);
     co_arena_release(&a);
-}
-
-/* Packed bytes of m in arena memory, for exact comparisons. */
-static uint8_t *packed(co_arena *a, const ProtobufCMessage *m, size_t *len)
-{
-    *len = protobuf_c_message_get_packed_size(m);
-    uint8_t *b = co_arena_alloc(a, *len + 1);
-    assert_non_null(b);
-    protobuf_c_message_pack(m, b);
-    return b;
-}
-
-/* One integer from a query on the stack's database. */
-static long long db_count(const h_stack *s, const char *sql, const char *param)
-{
-    PGconn *pg = PQconnectdb(h_db_url(s));
-    assert_int_equal(PQstatus(pg), CONNECTION_OK);
-    const char *vals[1] = {param};
-    PGresult *r = PQexecParams(pg, sql, param != NULL ? 1 : 0, NULL, vals, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        fail_msg("query failed: %s", PQerrorMessage(pg));
-    }
-    long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    PQfinish(pg);
-    return n;
 }
 
 /* --- tests --- */
 
 static void test_admin_registers_bakery_and_bakery_reads_itself(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     co_arena a;
     co_arena_init(&a, 0);
     co_client_status st;
     Coalition__V1__Partner *p = register_demo(f->admin, &a, "bakery", &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_non_null(p);
     assert_string_equal(p->partner_id, "bakery");
     assert_string_equal(p->name, "bakery M\xc3\xbcller & S\xc3\xb6hne");
@@ -207,8 +85,8 @@ static void test_admin_registers_bakery_and_bakery_reads_itself(void **state)
     assert_true(p->create_time->seconds > 1600000000);
 
     /* The bakery's own certificate now maps to it: an empty partner_id means "myself". */
-    Coalition__V1__Partner *me = get_partner(f->bakery, &a, "", &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__Partner *me = it_get_partner(f->bakery, &a, "", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_non_null(me);
     assert_string_equal(me->partner_id, "bakery");
     assert_string_equal(me->name, p->name);
@@ -217,24 +95,24 @@ static void test_admin_registers_bakery_and_bakery_reads_itself(void **state)
     assert_int_equal(me->create_time->nanos, p->create_time->nanos);
 
     /* Naming itself explicitly works too. */
-    me = get_partner(f->bakery, &a, "bakery", &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    me = it_get_partner(f->bakery, &a, "bakery", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_string_equal(me->partner_id, "bakery");
     co_arena_release(&a);
 }
 
 static void test_admin_gets_any_partner(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     ensure_partner(f->admin, "bakery");
     co_arena a;
     co_arena_init(&a, 0);
     co_client_status st;
-    Coalition__V1__Partner *p = get_partner(f->admin, &a, "bakery", &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__Partner *p = it_get_partner(f->admin, &a, "bakery", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_string_equal(p->partner_id, "bakery");
-    p = get_partner(f->admin, &a, "operator", &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    p = it_get_partner(f->admin, &a, "operator", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_string_equal(p->partner_id, "operator");
     assert_int_equal(p->status, COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE);
     co_arena_release(&a);
@@ -242,83 +120,85 @@ static void test_admin_gets_any_partner(void **state)
 
 static void test_partner_get_other_partner_is_permission_denied(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     ensure_partner(f->admin, "bakery");
     ensure_partner(f->admin, "fuelco");
     co_arena a;
     co_arena_init(&a, 0);
     co_client_status st;
-    assert_null(get_partner(f->bakery, &a, "fuelco", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+    assert_null(it_get_partner(f->bakery, &a, "fuelco", &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
     /* Whether another id exists is not revealed either. */
-    assert_null(get_partner(f->bakery, &a, "no-such-partner", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
-    assert_null(get_partner(f->bakery, &a, "operator", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+    assert_null(it_get_partner(f->bakery, &a, "no-such-partner", &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+    assert_null(it_get_partner(f->bakery, &a, "operator", &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
     co_arena_release(&a);
 }
 
 static void test_register_replay_same_request_id_returns_identical_response(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     co_arena a;
     co_arena_init(&a, 0);
     Coalition__V1__Contact ct;
     Coalition__V1__RegisterPartnerRequest req = valid_request("replay-co", "Replay Co", &ct);
     req.request_id = "replay-1";
     co_client_status st;
-    Coalition__V1__Partner *first = register_partner(f->admin, &a, &req, &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__Partner *first = it_register_partner(f->admin, &a, &req, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_non_null(first);
-    Coalition__V1__Partner *again = register_partner(f->admin, &a, &req, &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__Partner *again = it_register_partner(f->admin, &a, &req, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_non_null(again);
     assert_int_equal(again->create_time->seconds, first->create_time->seconds);
     assert_int_equal(again->create_time->nanos, first->create_time->nanos);
     size_t l1, l2;
-    uint8_t *b1 = packed(&a, &first->base, &l1);
-    uint8_t *b2 = packed(&a, &again->base, &l2);
+    uint8_t *b1 = it_pack(&a, &first->base, &l1);
+    uint8_t *b2 = it_pack(&a, &again->base, &l2);
     assert_int_equal(l1, l2);
     assert_memory_equal(b1, b2, l1);
-    assert_int_equal(
-        db_count(f->s, "SELECT count(*) FROM partners.partners WHERE partner_id = $1", "replay-co"),
-        1);
+    assert_int_equal(it_db_count(f->s,
+                                 "SELECT count(*) FROM partners.partners WHERE partner_id = $1",
+                                 "replay-co"),
+                     1);
     co_arena_release(&a);
 }
 
 static void test_register_same_request_id_other_content_is_already_exists(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     co_arena a;
     co_arena_init(&a, 0);
     Coalition__V1__Contact ct;
     Coalition__V1__RegisterPartnerRequest req = valid_request("reuse-co", "Reuse Co", &ct);
     req.request_id = "reuse-1";
     co_client_status st;
-    Coalition__V1__Partner *first = register_partner(f->admin, &a, &req, &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__Partner *first = it_register_partner(f->admin, &a, &req, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_non_null(first);
 
     req.name = "Reuse Co (renamed)";
-    assert_null(register_partner(f->admin, &a, &req, &st));
-    EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "request_id");
+    assert_null(it_register_partner(f->admin, &a, &req, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "request_id");
 
     /* The same key for another partner is refused too, and registers nothing. */
     req = valid_request("reuse-other", "Reuse Other", &ct);
     req.request_id = "reuse-1";
-    assert_null(register_partner(f->admin, &a, &req, &st));
-    EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "request_id");
-    assert_null(get_partner(f->admin, &a, "reuse-other", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, NULL);
+    assert_null(it_register_partner(f->admin, &a, &req, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "request_id");
+    assert_null(it_get_partner(f->admin, &a, "reuse-other", &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, NULL);
 
     /* The same key on another method is refused as well. */
-    assert_null(set_status(f->admin, &a, "reuse-1", "reuse-co",
-                           COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE, "", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "request_id");
+    assert_null(it_set_partner_status(f->admin, &a, "reuse-1", "reuse-co",
+                                      COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE, "",
+                                      &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "request_id");
 
     /* The original registration is untouched. */
-    Coalition__V1__Partner *p = get_partner(f->admin, &a, "reuse-co", &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__Partner *p = it_get_partner(f->admin, &a, "reuse-co", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_string_equal(p->name, "Reuse Co");
     assert_int_equal(p->status, COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_PENDING);
     co_arena_release(&a);
@@ -326,7 +206,7 @@ static void test_register_same_request_id_other_content_is_already_exists(void *
 
 static void test_register_existing_partner_id_with_new_request_id_is_already_exists(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     ensure_partner(f->admin, "bakery");
     co_arena a;
     co_arena_init(&a, 0);
@@ -334,39 +214,39 @@ static void test_register_existing_partner_id_with_new_request_id_is_already_exi
     Coalition__V1__RegisterPartnerRequest req = valid_request("bakery", "Another Bakery", &ct);
     req.request_id = "dup-bakery-1";
     co_client_status st;
-    assert_null(register_partner(f->admin, &a, &req, &st));
-    EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "bakery");
+    assert_null(it_register_partner(f->admin, &a, &req, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "bakery");
 
     /* A new partner claiming the bakery's certificate identity is refused as well. */
     req = valid_request("bakery-two", "Bakery Two", &ct);
     req.request_id = "dup-bakery-2";
     req.certificate_identity = "spiffe://coalition.local/partner/bakery";
-    assert_null(register_partner(f->admin, &a, &req, &st));
-    EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "certificate identity");
-    assert_null(get_partner(f->admin, &a, "bakery-two", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, NULL);
+    assert_null(it_register_partner(f->admin, &a, &req, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "certificate identity");
+    assert_null(it_get_partner(f->admin, &a, "bakery-two", &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, NULL);
 
     /* The operator's id is taken from the start. */
     req = valid_request("operator", "Fake operator", &ct);
     req.request_id = "dup-operator";
-    assert_null(register_partner(f->admin, &a, &req, &st));
-    EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "operator");
+    assert_null(it_register_partner(f->admin, &a, &req, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "operator");
 
     /* The refusal is recorded: replaying the key gives the same answer. */
     req = valid_request("bakery", "Another Bakery", &ct);
     req.request_id = "dup-bakery-1";
-    assert_null(register_partner(f->admin, &a, &req, &st));
-    EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "bakery");
+    assert_null(it_register_partner(f->admin, &a, &req, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "bakery");
 
-    Coalition__V1__Partner *p = get_partner(f->admin, &a, "bakery", &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__Partner *p = it_get_partner(f->admin, &a, "bakery", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_string_not_equal(p->name, "Another Bakery");
     co_arena_release(&a);
 }
 
 static void test_list_partners_pages_follow_tokens_in_order(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     static const char *const ids[] = {"list-a", "list-b", "list-c", "list-d", "list-e"};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         ensure_partner(f->admin, ids[i]);
@@ -394,8 +274,9 @@ static void test_list_partners_pages_follow_tokens_in_order(void **state)
     const char *token = "";
     const char *prev = "";
     do {
-        Coalition__V1__ListPartnersResponse *resp = list_partners(f->admin, &a, 2, token, 0, &st);
-        EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+        Coalition__V1__ListPartnersResponse *resp =
+            it_list_partners(f->admin, &a, 2, token, 0, &st);
+        IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
         assert_non_null(resp);
         pages++;
         assert_true(resp->n_partners <= 2);
@@ -417,8 +298,8 @@ static void test_list_partners_pages_follow_tokens_in_order(void **state)
     assert_int_equal(pages, (int)((want_n + 1) / 2)); /* no empty page at the end */
 
     /* page_size 0 means 50: everything on one page here. */
-    Coalition__V1__ListPartnersResponse *all = list_partners(f->admin, &a, 0, "", 0, &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__ListPartnersResponse *all = it_list_partners(f->admin, &a, 0, "", 0, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_true(want_n < 50);
     assert_int_equal(all->n_partners, want_n);
     assert_string_equal(all->next_page_token, "");
@@ -427,7 +308,7 @@ static void test_list_partners_pages_follow_tokens_in_order(void **state)
 
 static void test_list_partners_token_with_other_status_filter_is_invalid_argument(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     static const char *const ids[] = {"list-a", "list-b", "list-c"};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         ensure_partner(f->admin, ids[i]);
@@ -435,43 +316,43 @@ static void test_list_partners_token_with_other_status_filter_is_invalid_argumen
     co_arena a;
     co_arena_init(&a, 0);
     co_client_status st;
-    Coalition__V1__ListPartnersResponse *resp = list_partners(f->admin, &a, 1, "", 0, &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__ListPartnersResponse *resp = it_list_partners(f->admin, &a, 1, "", 0, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_string_not_equal(resp->next_page_token, "");
     const char *token = resp->next_page_token;
-    assert_null(list_partners(f->admin, &a, 1, token,
-                              COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_PENDING, &st));
-    EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "page_token");
+    assert_null(it_list_partners(f->admin, &a, 1, token,
+                                 COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_PENDING, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "page_token");
 
     /* A token of the PENDING listing is refused for the full listing, and garbage is too. */
-    resp = list_partners(f->admin, &a, 1, "", COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_PENDING,
-                         &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    resp = it_list_partners(f->admin, &a, 1, "",
+                            COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_PENDING, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_string_not_equal(resp->next_page_token, "");
     for (size_t i = 0; i < resp->n_partners; i++) {
         assert_int_equal(resp->partners[i]->status,
                          COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_PENDING);
     }
-    assert_null(list_partners(f->admin, &a, 1, resp->next_page_token, 0, &st));
-    EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "page_token");
-    assert_null(list_partners(f->admin, &a, 1, "not-a-token", 0, &st));
-    EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "page_token");
+    assert_null(it_list_partners(f->admin, &a, 1, resp->next_page_token, 0, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "page_token");
+    assert_null(it_list_partners(f->admin, &a, 1, "not-a-token", 0, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "page_token");
     co_arena_release(&a);
 }
 
 static void test_set_partner_status_active_suspended_but_never_back_to_pending(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     ensure_partner(f->admin, "status-co");
     co_arena a;
     co_arena_init(&a, 0);
     co_client_status st;
     Coalition__V1__Partner *reg = register_demo(f->admin, &a, "status-co", &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
-    Coalition__V1__Partner *p =
-        set_status(f->admin, &a, "status-1", "status-co",
-                   COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE, "contract signed", &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__Partner *p = it_set_partner_status(
+        f->admin, &a, "status-1", "status-co", COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE,
+        "contract signed", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_int_equal(p->status, COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE);
     assert_string_equal(p->status_reason, "contract signed");
     /* The change moves update_time, never create_time. */
@@ -485,51 +366,57 @@ static void test_set_partner_status_active_suspended_but_never_back_to_pending(v
     char long_reason[502];
     memset(long_reason, 'r', 501);
     long_reason[501] = '\0';
-    assert_null(set_status(f->admin, &a, "status-long", "status-co",
-                           COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_SUSPENDED, long_reason,
-                           &st));
-    EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "reason");
+    assert_null(it_set_partner_status(f->admin, &a, "status-long", "status-co",
+                                      COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_SUSPENDED,
+                                      long_reason, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "reason");
 
-    p = set_status(f->admin, &a, "status-2", "status-co",
-                   COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_SUSPENDED, "unpaid invoice", &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    p = it_set_partner_status(f->admin, &a, "status-2", "status-co",
+                              COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_SUSPENDED,
+                              "unpaid invoice", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_int_equal(p->status, COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_SUSPENDED);
     assert_string_equal(p->status_reason, "unpaid invoice");
 
-    assert_null(set_status(f->admin, &a, "status-3", "status-co",
-                           COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_PENDING, "", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_FAILED_PRECONDITION, "PENDING");
+    assert_null(it_set_partner_status(f->admin, &a, "status-3", "status-co",
+                                      COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_PENDING, "",
+                                      &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_FAILED_PRECONDITION, "PENDING");
     const char *first_details = st.details;
 
     /* The failed request replayed with its key gets the same recorded refusal. */
-    assert_null(set_status(f->admin, &a, "status-3", "status-co",
-                           COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_PENDING, "", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_FAILED_PRECONDITION, NULL);
+    assert_null(it_set_partner_status(f->admin, &a, "status-3", "status-co",
+                                      COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_PENDING, "",
+                                      &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_FAILED_PRECONDITION, NULL);
     assert_string_equal(st.details, first_details);
 
     /* Replaying the first change returns its original answer, not the current state. */
-    p = set_status(f->admin, &a, "status-1", "status-co",
-                   COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE, "contract signed", &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    p = it_set_partner_status(f->admin, &a, "status-1", "status-co",
+                              COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE,
+                              "contract signed", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_int_equal(p->status, COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE);
 
     /* The refusals changed nothing: the partner is still suspended. */
-    p = get_partner(f->admin, &a, "status-co", &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    p = it_get_partner(f->admin, &a, "status-co", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_int_equal(p->status, COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_SUSPENDED);
     assert_string_equal(p->status_reason, "unpaid invoice");
 
     /* Reinstating works; an unknown partner is NOT_FOUND; the operator cannot be changed. */
-    p = set_status(f->admin, &a, "status-4", "status-co",
-                   COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE, "paid", &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    p = it_set_partner_status(f->admin, &a, "status-4", "status-co",
+                              COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE, "paid", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_int_equal(p->status, COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE);
-    assert_null(set_status(f->admin, &a, "status-5", "no-such-partner",
-                           COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE, "", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "no-such-partner");
-    assert_null(set_status(f->admin, &a, "status-6", "operator",
-                           COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_SUSPENDED, "", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_FAILED_PRECONDITION, NULL);
+    assert_null(it_set_partner_status(f->admin, &a, "status-5", "no-such-partner",
+                                      COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE, "",
+                                      &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "no-such-partner");
+    assert_null(it_set_partner_status(f->admin, &a, "status-6", "operator",
+                                      COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_SUSPENDED, "",
+                                      &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_FAILED_PRECONDITION, NULL);
     co_arena_release(&a);
 }
 
@@ -546,7 +433,7 @@ typedef enum mut_field {
 
 static void test_register_partner_field_validation_table(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     char long_rid[130], long_id[65], long_name[202], long_cname[202];
     memset(long_rid, 'r', 129);
     long_rid[129] = '\0';
@@ -627,7 +514,7 @@ static void test_register_partner_field_validation_table(void **state)
             break;
         }
         co_client_status st;
-        Coalition__V1__Partner *p = register_partner(f->admin, &a, &req, &st);
+        Coalition__V1__Partner *p = it_register_partner(f->admin, &a, &req, &st);
         if (st.code != GRPC_STATUS_INVALID_ARGUMENT || strstr(st.details, rows[i].named) == NULL) {
             fail_msg("row %zu (%s = \"%.40s\"): expected INVALID_ARGUMENT naming \"%s\", got %s: "
                      "\"%s\"",
@@ -638,12 +525,12 @@ static void test_register_partner_field_validation_table(void **state)
     }
     /* Nothing was registered or recorded by the refused requests. */
     co_client_status st;
-    assert_null(get_partner(f->admin, &a, "valid-co", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, NULL);
-    assert_int_equal(db_count(f->s,
-                              "SELECT count(*) FROM partners.idempotency WHERE request_id LIKE $1",
-                              "val-%"),
-                     0);
+    assert_null(it_get_partner(f->admin, &a, "valid-co", &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, NULL);
+    assert_int_equal(
+        it_db_count(f->s, "SELECT count(*) FROM partners.idempotency WHERE request_id LIKE $1",
+                    "val-%"),
+        0);
 
     /* The limits themselves are accepted: 200 characters (of two bytes each), 128-byte key. */
     char name200[401];
@@ -661,8 +548,8 @@ static void test_register_partner_field_validation_table(void **state)
     Coalition__V1__RegisterPartnerRequest req = valid_request(id63, name200, &ct);
     req.request_id = rid128;
     req.certificate_identity = "spiffe://coalition.local/partner/custom-identity";
-    Coalition__V1__Partner *p = register_partner(f->admin, &a, &req, &st);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__Partner *p = it_register_partner(f->admin, &a, &req, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_string_equal(p->name, name200);
     assert_string_equal(p->partner_id, id63);
     assert_string_equal(p->certificate_identity,
@@ -672,22 +559,23 @@ static void test_register_partner_field_validation_table(void **state)
 
 static void test_suspended_partner_still_reads_itself(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     ensure_partner(f->admin, "fuelco");
     co_arena a;
     co_arena_init(&a, 0);
     co_client_status st;
-    assert_non_null(set_status(f->admin, &a, "fuelco-active", "fuelco",
-                               COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE, "", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
-    assert_non_null(set_status(f->admin, &a, "fuelco-suspend", "fuelco",
-                               COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_SUSPENDED,
-                               "audit pending", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    assert_non_null(it_set_partner_status(f->admin, &a, "fuelco-active", "fuelco",
+                                          COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE, "",
+                                          &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    assert_non_null(it_set_partner_status(f->admin, &a, "fuelco-suspend", "fuelco",
+                                          COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_SUSPENDED,
+                                          "audit pending", &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     co_client *fuelco = h_client(f->s, H_GATEWAY, "partner-fuelco");
-    Coalition__V1__Partner *p = get_partner(fuelco, &a, "", &st);
+    Coalition__V1__Partner *p = it_get_partner(fuelco, &a, "", &st);
     co_client_free(fuelco);
-    EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
     assert_string_equal(p->partner_id, "fuelco");
     assert_int_equal(p->status, COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_SUSPENDED);
     assert_string_equal(p->status_reason, "audit pending");
@@ -696,46 +584,24 @@ static void test_suspended_partner_still_reads_itself(void **state)
 
 static void test_get_unknown_partner_is_not_found(void **state)
 {
-    fx *f = *state;
+    it_fx *f = *state;
     co_arena a;
     co_arena_init(&a, 0);
     co_client_status st;
-    assert_null(get_partner(f->admin, &a, "no-such-partner", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "no-such-partner");
-    assert_null(get_partner(f->admin, &a, "Not_An_Id", &st));
-    EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "partner_id");
+    assert_null(it_get_partner(f->admin, &a, "no-such-partner", &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "no-such-partner");
+    assert_null(it_get_partner(f->admin, &a, "Not_An_Id", &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "partner_id");
     co_arena_release(&a);
 }
 
 /* --- fixture --- */
 
-/* cmocka 1.1 leaves a failed group teardown out of its result: main reports it. */
-static bool stop_failed;
-
 static int setup(void **state)
 {
-    grpc_init();
-    fx *f = calloc(1, sizeof *f);
-    if (f == NULL) {
-        return -1;
-    }
-    f->s = h_stack_start("it_partners_e2e");
-    f->admin = h_client(f->s, H_GATEWAY, "admin-operator");
+    it_fx *f = it_fx_start("it_partners_e2e");
     f->bakery = h_client(f->s, H_GATEWAY, "partner-bakery");
     *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    co_client_free(f->admin);
-    co_client_free(f->bakery);
-    bool stopped = h_stack_stop(f->s);
-    free(f);
-    grpc_shutdown();
-    stop_failed = !stopped;
-    assert_true(stopped);
     return 0;
 }
 
@@ -756,6 +622,6 @@ int main(void)
         cmocka_unit_test(test_suspended_partner_still_reads_itself),
         cmocka_unit_test(test_get_unknown_partner_is_not_found),
     };
-    int failed = cmocka_run_group_tests(tests, setup, teardown);
-    return failed != 0 || stop_failed ? 1 : 0;
+    int failed = cmocka_run_group_tests(tests, setup, it_teardown);
+    return it_exit_code(failed);
 }
