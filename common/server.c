@@ -347,9 +347,10 @@ static void on_call_event(co_tag *tag, bool ok)
         }
         atomic_fetch_add(&s->inflight, 1);
         co_metrics_inflight(s->opts.metrics, 1);
-        if (!atomic_load(&s->stopping)) {
-            post_slot(s, c->lis, c->rt, c->cq_idx);
-        }
+        /* Re-post even while stopping: a call that reaches core after shutdown began but before
+         * its connection saw GOAWAY waits for a slot, and without one it would hang until the
+         * grace ran out. Once core refuses new requests a slot fails at once and is freed. */
+        post_slot(s, c->lis, c->rt, c->cq_idx);
         clock_gettime(CLOCK_MONOTONIC, &c->t0);
         co_arena_init(&c->arena, (size_t)s->opts.arena_limit);
         c->state = CALL_RUNNING;
@@ -567,15 +568,34 @@ void co_server_stop(co_server *s, int64_t grace_ms)
     for (int i = 0; i < s->nlis; i++) {
         grpc_server_shutdown_and_notify(s->lis[i].server, scq, &s->lis[i]);
     }
-    gpr_timespec until =
-        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
+    /* gRPC core 1.51 queues a call that reaches a server after shutdown began (on a connection
+     * that has not seen GOAWAY yet) and never matches it to a slot: it would hold the shutdown
+     * for the whole grace. Once every call we accepted has finished (twice in a row, 50 ms
+     * apart), whatever core still holds is such a call, and cancelling it lets its client
+     * retry elsewhere at once. */
+    int64_t waited = 0;
+    int idle_checks = 0;
+    bool cancelled = false;
     for (int i = 0; i < s->nlis; i++) {
-        grpc_event ev = grpc_completion_queue_pluck(scq, &s->lis[i], until, NULL);
-        if (ev.type == GRPC_QUEUE_TIMEOUT) {
-            co_log(CO_LOG_WARN, "shutdown grace elapsed: cancelling in-flight calls", "{s:i}",
-                   "inflight", atomic_load(&s->inflight));
-            grpc_server_cancel_all_calls(s->lis[i].server);
-            grpc_completion_queue_pluck(scq, &s->lis[i], gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        for (;;) {
+            gpr_timespec step =
+                gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(50, GPR_TIMESPAN));
+            grpc_event ev = grpc_completion_queue_pluck(scq, &s->lis[i], step, NULL);
+            if (ev.type != GRPC_QUEUE_TIMEOUT) {
+                break;
+            }
+            waited += 50;
+            idle_checks = atomic_load(&s->inflight) == 0 ? idle_checks + 1 : 0;
+            if (!cancelled && (idle_checks >= 2 || waited >= grace_ms)) {
+                if (waited >= grace_ms) {
+                    co_log(CO_LOG_WARN, "shutdown grace elapsed: cancelling in-flight calls",
+                           "{s:i}", "inflight", atomic_load(&s->inflight));
+                }
+                for (int k = 0; k < s->nlis; k++) {
+                    grpc_server_cancel_all_calls(s->lis[k].server);
+                }
+                cancelled = true;
+            }
         }
     }
     /* Core has no live calls now, but a handler may still be running and will start its
