@@ -84,7 +84,8 @@ static void attempt(co_client *c, const char *method, grpc_byte_buffer *send,
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
     gpr_timespec deadline =
         gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
-    grpc_slice mslice = grpc_slice_from_static_string(method);
+    /* Copied: core may keep a static slice's pointer beyond the call (callers build paths). */
+    grpc_slice mslice = grpc_slice_from_copied_string(method);
     grpc_call *call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, mslice,
                                                NULL, deadline, NULL);
     grpc_metadata sendmd[CO_CLIENT_MAX_MD];
@@ -144,6 +145,7 @@ static void attempt(co_client *c, const char *method, grpc_byte_buffer *send,
         grpc_slice_unref(sendmd[i].value);
     }
     grpc_call_unref(call);
+    grpc_slice_unref(mslice);
     grpc_completion_queue_shutdown(cq);
     while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
            GRPC_QUEUE_SHUTDOWN) {

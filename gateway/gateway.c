@@ -184,6 +184,7 @@ static void proxy_done(co_tag *tag, bool ok)
     p->recv = NULL;
     grpc_metadata_array_destroy(&p->initial);
     grpc_metadata_array_destroy(&p->trailing);
+    grpc_slice_unref(p->md[0].value);
     grpc_slice_unref(p->details);
     gpr_free((void *)p->error_string);
     grpc_call_unref(p->child);
@@ -214,7 +215,7 @@ static void forward(co_call *call, grpc_byte_buffer *req, void *ud)
     p->details = grpc_empty_slice();
     /* The caller's own metadata is never forwarded: identity comes from the certificate. */
     p->md[0].key = grpc_slice_from_static_string(CO_MD_PARTNER_ID);
-    p->md[0].value = grpc_slice_from_static_string(co_arena_strdup(a, who->who.partner_id));
+    p->md[0].value = grpc_slice_from_copied_string(who->who.partner_id);
     p->md[1].key = grpc_slice_from_static_string(CO_MD_ROLE);
     p->md[1].value = grpc_slice_from_static_string(who->who.admin ? "admin" : "partner");
 
@@ -230,6 +231,9 @@ static void forward(co_call *call, grpc_byte_buffer *req, void *ud)
                                         GRPC_PROPAGATE_DEFAULTS, co_call_cq(call), method, NULL,
                                         deadline, NULL);
     if (p->child == NULL) {
+        grpc_metadata_array_destroy(&p->initial);
+        grpc_metadata_array_destroy(&p->trailing);
+        grpc_slice_unref(p->md[0].value);
         co_call_finish_raw(call, GRPC_STATUS_INTERNAL, "could not create the forwarded call", NULL);
         return;
     }
@@ -257,6 +261,7 @@ static void forward(co_call *call, grpc_byte_buffer *req, void *ud)
         grpc_call_unref(p->child);
         grpc_metadata_array_destroy(&p->initial);
         grpc_metadata_array_destroy(&p->trailing);
+        grpc_slice_unref(p->md[0].value);
         co_call_finish_raw(call, GRPC_STATUS_INTERNAL, "could not forward the call", NULL);
     }
 }
