@@ -3,6 +3,8 @@
 
 # Script mode: generate OUT from the files in FILES for symbol prefix PREFIX.
 if(CMAKE_SCRIPT_MODE_FILE)
+  # FILES arrives separated by '|': a ';' does not survive the custom command's quoting.
+  string(REPLACE "|" ";" FILES "${FILES}")
   set(body "/* Generated from ${PREFIX} migrations; do not edit. */\n#include \"migrate.h\"\n\n")
   set(rows "")
   set(i 0)
@@ -33,7 +35,7 @@ function(coalition_embed_migrations target prefix)
     list(APPEND files ${CMAKE_CURRENT_SOURCE_DIR}/${f})
   endforeach()
   set(out ${CMAKE_CURRENT_BINARY_DIR}/${prefix}_migrations.c)
-  string(REPLACE ";" "\\;" files_arg "${files}")
+  string(REPLACE ";" "|" files_arg "${files}")
   add_custom_command(
     OUTPUT ${out}
     COMMAND ${CMAKE_COMMAND} -DPREFIX=${prefix} -DOUT=${out} "-DFILES=${files_arg}"
