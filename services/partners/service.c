@@ -11,19 +11,11 @@
 #include "coalition/v1/partners.pb-c.h"
 #include "currency.h"
 #include "idem.h"
+#include "prt_internal.h"
 #include "store.h"
 
 extern const co_migration prt_migrations[];
 extern const size_t prt_migrations_count;
-
-#define PRT_LIST_DEFAULT 50
-#define PRT_LIST_MAX     500
-
-typedef struct prt_state {
-    co_pg_pool *pool;
-    co_idem idem;
-    const char *trust_domain;
-} prt_state;
 
 /* --- conversions --- */
 
@@ -463,6 +455,39 @@ static const co_method method_rows[] = {
         coalition__v1__list_partners_response, list_partners),
     ROW("coalition.v1.Partners", "SetPartnerStatus", coalition__v1__set_partner_status_request,
         coalition__v1__set_partner_status_response, set_partner_status),
+    ROW("coalition.v1.Partners", "CreateProgram", coalition__v1__create_program_request,
+        coalition__v1__create_program_response, prt_create_program),
+    ROW("coalition.v1.Partners", "UpdateProgram", coalition__v1__update_program_request,
+        coalition__v1__update_program_response, prt_update_program),
+    ROW("coalition.v1.Partners", "GetProgram", coalition__v1__get_program_request,
+        coalition__v1__get_program_response, prt_get_program),
+    ROW("coalition.v1.Partners", "ListPrograms", coalition__v1__list_programs_request,
+        coalition__v1__list_programs_response, prt_list_programs),
+    ROW("coalition.v1.Partners", "SetParticipation", coalition__v1__set_participation_request,
+        coalition__v1__set_participation_response, prt_set_participation),
+    ROW("coalition.v1.Partners", "CreateCampaign", coalition__v1__create_campaign_request,
+        coalition__v1__create_campaign_response, prt_create_campaign),
+    ROW("coalition.v1.Partners", "ListCampaigns", coalition__v1__list_campaigns_request,
+        coalition__v1__list_campaigns_response, prt_list_campaigns),
+    ROW("coalition.v1.Partners", "SetExchangeAgreement",
+        coalition__v1__set_exchange_agreement_request,
+        coalition__v1__set_exchange_agreement_response, prt_set_exchange_agreement),
+    ROW("coalition.v1.Partners", "ListExchangeAgreements",
+        coalition__v1__list_exchange_agreements_request,
+        coalition__v1__list_exchange_agreements_response, prt_list_exchange_agreements),
+    ROW("coalition.v1.Partners", "SetCommissionPolicy",
+        coalition__v1__set_commission_policy_request, coalition__v1__set_commission_policy_response,
+        prt_set_commission_policy),
+    ROW("coalition.v1.Partners", "CreateReward", coalition__v1__create_reward_request,
+        coalition__v1__create_reward_response, prt_create_reward),
+    ROW("coalition.v1.Partners", "ListRewards", coalition__v1__list_rewards_request,
+        coalition__v1__list_rewards_response, prt_list_rewards),
+    ROW("coalition.v1.Partners", "CreateMembershipPlan",
+        coalition__v1__create_membership_plan_request,
+        coalition__v1__create_membership_plan_response, prt_create_membership_plan),
+    ROW("coalition.internal.v1.Directory", "GetProgramSnapshot",
+        coalition__internal__v1__get_program_snapshot_request,
+        coalition__internal__v1__get_program_snapshot_response, prt_get_program_snapshot),
     ROW("coalition.internal.v1.Directory", "ResolveIdentity",
         coalition__internal__v1__resolve_identity_request,
         coalition__internal__v1__resolve_identity_response, resolve_identity),
