@@ -24,6 +24,46 @@ def show(what, fn, expect=None):
         return None
 
 
+A = "coalition.v1.Accounts"
+
+
+def members(admin, bakery):
+    """Members: the bakery enrolls two, finds one at the till, and records a survey answer."""
+    print("demo: the bakery enrolls two members (personal data is stored encrypted)")
+    people = [("anna", "+49 30 5550101", "Anna@Example.org", "Anna"),
+              ("ben", "+49 30 5550202", "ben@example.org", "Ben")]
+    enrolled = {}
+    for key, phone, email, name in people:
+        r = show("EnrollMember %s" % key, lambda: bakery.call(A, "EnrollMember", {
+            "request_id": "demo-enroll-" + key, "phone": phone, "email": email,
+            "display_name": name, "locale": "de-DE"}))
+        if r:
+            enrolled[key] = r["member"]
+            print("          -> member %s, card %s" % (r["member"]["member_id"],
+                                                      r["member"]["card_number"]))
+    if "anna" not in enrolled:
+        return
+    anna = enrolled["anna"]
+    r = show("GetMember by phone", lambda: bakery.call(A, "GetMember", {
+        "member": {"phone": "+49305550101"}}))
+    if r:
+        print("          -> member %s" % r["member"]["member_id"])
+    r = show("GetMember by card number", lambda: bakery.call(A, "GetMember", {
+        "member": {"card_number": anna["card_number"]}}))
+    if r:
+        print("          -> member %s" % r["member"]["member_id"])
+    show("Partners.CreateProgram bakery-points", lambda: admin.call(P, "CreateProgram", {
+        "request_id": "demo-program-bakery-points", "program": {
+            "code": "bakery-points", "name": "Bakery Points", "owner_partner_id": "bakery",
+            "point_value_micros": 10000, "issuing_mode": "ISSUING_MODE_POSTPAID",
+            "earn_rule": {"points_per_unit": {"num": 1, "den": 1}}}}))
+    r = show("RecordFeedback (NPS 9, effort 2)", lambda: bakery.call(A, "RecordFeedback", {
+        "request_id": "demo-feedback-anna", "member": {"card_number": anna["card_number"]},
+        "program_code": "bakery-points", "nps_score": 9, "effort_score": 2}))
+    if r:
+        print("          -> feedback %s" % r["feedback"]["feedback_id"])
+
+
 def main():
     admin = from_env("admin-operator")
     print("demo: the coalition admin onboards two partners (request ids are fixed, so a second")
@@ -72,6 +112,8 @@ def main():
         if not token:
             break
         page += 1
+
+    members(admin, bakery)
     print("demo: done")
     return 0
 

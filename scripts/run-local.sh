@@ -8,7 +8,7 @@
 #
 # Everything lives under .run/ in the checkout: pki/ (development certificates), pg/ (the
 # PostgreSQL data folder), logs/ and pids/. Ports: gateway 50050 (mTLS), health 50150,
-# metrics 9150; partners 50051/50151/9151; PostgreSQL 55432 (COALITION_PG_PORT).
+# metrics 9150; partners 50051/50151/9151; accounts 50052/50152/9152; PostgreSQL 55432 (COALITION_PG_PORT).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,6 +18,7 @@ PG_PORT="${COALITION_PG_PORT:-55432}"
 # The processes that exist today, in start order (each: name, listen, health, metrics).
 PROCS=(
     "partners 127.0.0.1:50051 127.0.0.1:50151 127.0.0.1:9151"
+    "accounts 127.0.0.1:50052 127.0.0.1:50152 127.0.0.1:9152"
     "gateway 127.0.0.1:50050 127.0.0.1:50150 127.0.0.1:9150"
 )
 
@@ -96,8 +97,16 @@ for p in "${PROCS[@]}"; do
     export COALITION_TLS_CERT="$RUN/pki/service-$name.crt"
     export COALITION_TLS_KEY="$RUN/pki/service-$name.key"
     export COALITION_TLS_CA="$RUN/pki/ca.crt"
+    # The accounts service's master key: a development key made once, given to it alone.
+    key_env=()
+    if [[ "$name" == accounts ]]; then
+        if [[ ! -s "$RUN/accounts.key" ]]; then
+            (umask 077 && openssl rand -hex 32 >"$RUN/accounts.key")
+        fi
+        key_env=("COALITION_ACCOUNTS_KEY=$(cat "$RUN/accounts.key")")
+    fi
     "$bin" migrate 2>>"$RUN/logs/$name.log"
-    nohup setsid "$bin" >>"$RUN/logs/$name.log" 2>&1 </dev/null &
+    nohup setsid env "${key_env[@]}" "$bin" >>"$RUN/logs/$name.log" 2>&1 </dev/null &
     echo $! >"$RUN/pids/$name.pid"
     log "started $name (pid $!, $listen, log .run/logs/$name.log)"
     health+=("$hlisten")

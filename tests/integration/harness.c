@@ -38,7 +38,7 @@ struct h_stack {
     char db_url[256];
     char svc_url[H_NPROC][256];
     char pki[512];
-    char scratch[16][600];
+    char scratch[32][600];
     int nscratch;
     h_procinfo p[H_NPROC];
 };
@@ -145,7 +145,7 @@ static pid_t spawn_with_env(const char *bin, char *const *extra, const char *log
 static char *fmt(h_stack *s, const char *f, ...) __attribute__((format(printf, 2, 3)));
 static char *fmt(h_stack *s, const char *f, ...)
 {
-    if (s->nscratch == 16) {
+    if (s->nscratch == 32) {
         die("harness scratch exhausted");
     }
     char *b = s->scratch[s->nscratch++];
@@ -250,10 +250,14 @@ h_stack *h_stack_start(const char *dbname)
     }
     s->p[H_PARTNERS] =
         (h_procinfo){.name = "partners", .bin_env = "COALITION_PARTNERS_BIN", .svc = "partners"};
+    s->p[H_ACCOUNTS] =
+        (h_procinfo){.name = "accounts", .bin_env = "COALITION_ACCOUNTS_BIN", .svc = "accounts"};
     s->p[H_GATEWAY] =
         (h_procinfo){.name = "gateway", .bin_env = "COALITION_GATEWAY_BIN", .svc = "gateway"};
     snprintf(s->svc_url[H_PARTNERS], sizeof s->svc_url[0],
              "postgresql://coalition_partners@127.0.0.1:%s/%s", port, dbname);
+    snprintf(s->svc_url[H_ACCOUNTS], sizeof s->svc_url[0],
+             "postgresql://coalition_accounts@127.0.0.1:%s/%s", port, dbname);
     snprintf(s->svc_url[H_GATEWAY], sizeof s->svc_url[0],
              "postgresql://coalition_gateway@127.0.0.1:%s/%s", port, dbname);
     for (int i = 0; i < H_NPROC; i++) {
@@ -261,25 +265,36 @@ h_stack *h_stack_start(const char *dbname)
         snprintf(s->p[i].health, sizeof s->p[i].health, "127.0.0.1:%d", free_port());
         snprintf(s->p[i].metrics, sizeof s->p[i].metrics, "127.0.0.1:%d", free_port());
     }
-    /* Migrate the partners schema with the real binary. */
-    {
+    /* Migrate each service's schema with its real binary. */
+    static const struct {
+        h_proc p;
+        const char *bin_env;
+    } migrations[] = {{H_PARTNERS, "COALITION_PARTNERS_BIN"},
+                      {H_ACCOUNTS, "COALITION_ACCOUNTS_BIN"}};
+    for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++) {
         char log[128];
         snprintf(log, sizeof log, "%s-migrate.log", s->dbname);
         char url[300];
-        snprintf(url, sizeof url, "COALITION_DATABASE_URL=%s", s->svc_url[H_PARTNERS]);
+        snprintf(url, sizeof url, "COALITION_DATABASE_URL=%s", s->svc_url[migrations[i].p]);
         char *env[] = {url, NULL};
-        pid_t pid = spawn_with_env(need_env("COALITION_PARTNERS_BIN"), env, log, "migrate");
+        pid_t pid = spawn_with_env(need_env(migrations[i].bin_env), env, log, "migrate");
         int st;
         waitpid(pid, &st, 0);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            die("partners migrate failed; see %s", log);
+            die("%s migrate failed; see %s", s->p[migrations[i].p].name, log);
         }
     }
     start_proc(s, H_PARTNERS, NULL);
+    char *acct_env[] = {
+        "COALITION_ACCOUNTS_KEY=" H_ACCOUNTS_KEY,
+        fmt(s, "COALITION_PARTNERS_ADDR=%s", s->p[H_PARTNERS].addr),
+        NULL,
+    };
+    start_proc(s, H_ACCOUNTS, acct_env);
     char *gw_env[] = {
         fmt(s, "COALITION_PARTNERS_ADDR=%s", s->p[H_PARTNERS].addr),
+        fmt(s, "COALITION_ACCOUNTS_ADDR=%s", s->p[H_ACCOUNTS].addr),
         /* Services not in this stack: closed ports, so calls to them are UNAVAILABLE. */
-        fmt(s, "COALITION_ACCOUNTS_ADDR=127.0.0.1:%d", free_port()),
         fmt(s, "COALITION_POINTS_ADDR=127.0.0.1:%d", free_port()),
         fmt(s, "COALITION_REFERRALS_ADDR=127.0.0.1:%d", free_port()),
         NULL,
@@ -343,6 +358,11 @@ const char *h_metrics_addr(const h_stack *s, h_proc p)
 pid_t h_pid(const h_stack *s, h_proc p)
 {
     return s->p[p].pid;
+}
+
+const char *h_service_db_url(const h_stack *s, h_proc p)
+{
+    return s->svc_url[p];
 }
 
 const char *h_db_url(const h_stack *s)

@@ -23,8 +23,14 @@ if(PYTHON3)
                    ${INTEROP_DIR}/interop_python.py)
   set_tests_properties(interop_python PROPERTIES FIXTURES_REQUIRED "pki;pg"
                                                  ENVIRONMENT "${STACK_ENV}" TIMEOUT 120)
+  add_test(NAME interop_accounts
+           COMMAND $<TARGET_FILE:test-stack> interop_accounts -- ${PYTHON3} -B
+                   ${INTEROP_DIR}/interop_accounts.py)
+  set_tests_properties(interop_accounts PROPERTIES FIXTURES_REQUIRED "pki;pg"
+                                                   ENVIRONMENT "${STACK_ENV}" TIMEOUT 120)
 else()
   coalition_interop_missing(interop_python "/usr/bin/python3")
+  coalition_interop_missing(interop_accounts "/usr/bin/python3")
 endif()
 
 # --- node ---
