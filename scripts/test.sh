@@ -11,6 +11,12 @@ log() { printf 'test.sh: %s\n' "$*" >&2; }
 
 "$ROOT/scripts/install-deps.sh"
 
+# npm (Node.js) trusts only its built-in CA list; let it trust the system store too, as apt and
+# curl do, so a registry reached through a proxy with a locally installed CA works.
+if [[ -z "${NODE_EXTRA_CA_CERTS:-}" && -f /etc/ssl/certs/ca-certificates.crt ]]; then
+    export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
+
 free_port() {
     local p
     for ((p = $1; p < $1 + 200; p++)); do
