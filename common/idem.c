@@ -46,6 +46,17 @@ bool co_request_id_valid(const char *s)
     return true;
 }
 
+co_err co_check_request_id(co_call *call, const char *request_id)
+{
+    co_call_log_request_id(call, request_id);
+    if (!co_request_id_valid(request_id)) {
+        return co_call_fail(call, CO_ERR_INVALID_ARGUMENT,
+                            "invalid field \"request_id\": must be 1-128 printable ASCII "
+                            "characters");
+    }
+    return CO_OK;
+}
+
 typedef struct run_state {
     const co_idem *idem;
     co_call *call;

@@ -51,4 +51,8 @@ co_err co_idem_run(co_pg_pool *pool, const co_idem *idem, co_call *call, const c
 /* Validates a request_id: 1-128 printable ASCII characters. */
 bool co_request_id_valid(const char *s);
 
+/* Attaches request_id to the call's log line and fails the call with INVALID_ARGUMENT naming
+ * the field unless it is valid. Every mutation calls it first. */
+co_err co_check_request_id(co_call *call, const char *request_id);
+
 #endif

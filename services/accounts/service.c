@@ -55,17 +55,6 @@ bool acct_key_well_formed(const char *hex)
 
 /* --- validation helpers --- */
 
-static co_err check_request_id(co_call *call, const char *request_id)
-{
-    co_call_log_request_id(call, request_id);
-    if (!co_request_id_valid(request_id)) {
-        return co_call_fail(call, CO_ERR_INVALID_ARGUMENT,
-                            "invalid field \"request_id\": must be 1-128 printable ASCII "
-                            "characters");
-    }
-    return CO_OK;
-}
-
 static bool member_id_valid(const char *s)
 {
     if (strlen(s) != 33 || s[0] != 'm') {
@@ -693,7 +682,7 @@ static co_err enroll_member(co_call *call, const ProtobufCMessage *msg, Protobuf
     if (who->partner_id == NULL) {
         return co_call_fail(call, CO_ERR_PERMISSION_DENIED, "enrolment needs a partner caller");
     }
-    if ((e = check_request_id(call, req->request_id)) != CO_OK) {
+    if ((e = co_check_request_id(call, req->request_id)) != CO_OK) {
         return e;
     }
     enroll_args ea = {.st = st, .req = req, .partner_id = who->partner_id};
@@ -942,7 +931,7 @@ static co_err update_member(co_call *call, const ProtobufCMessage *msg, Protobuf
     if (who->partner_id == NULL) {
         return co_call_fail(call, CO_ERR_PERMISSION_DENIED, "updates need a partner caller");
     }
-    if ((e = check_request_id(call, req->request_id)) != CO_OK) {
+    if ((e = co_check_request_id(call, req->request_id)) != CO_OK) {
         return e;
     }
     if (!member_id_valid(req->member_id)) {
@@ -1064,7 +1053,7 @@ static co_err erase_member(co_call *call, const ProtobufCMessage *msg, ProtobufC
     const Coalition__V1__EraseMemberRequest *req = (const void *)msg;
     co_err e;
     if ((e = co_require_admin(call)) != CO_OK ||
-        (e = check_request_id(call, req->request_id)) != CO_OK) {
+        (e = co_check_request_id(call, req->request_id)) != CO_OK) {
         return e;
     }
     if (!member_id_valid(req->member_id)) {
@@ -1288,7 +1277,7 @@ static co_err start_membership(co_call *call, const ProtobufCMessage *msg, Proto
         return co_call_fail(call, CO_ERR_PERMISSION_DENIED, "memberships are sold by partners");
     }
     start_args sa = {.st = st, .partner_id = who->partner_id};
-    if ((e = check_request_id(call, req->request_id)) != CO_OK ||
+    if ((e = co_check_request_id(call, req->request_id)) != CO_OK ||
         (e = parse_ref(call, st, req->member, &sa.key)) != CO_OK) {
         return e;
     }
@@ -1377,7 +1366,7 @@ static co_err cancel_membership(co_call *call, const ProtobufCMessage *msg, Prot
     if (who->partner_id == NULL) {
         return co_call_fail(call, CO_ERR_PERMISSION_DENIED, "cancellation needs a partner caller");
     }
-    if ((e = check_request_id(call, req->request_id)) != CO_OK) {
+    if ((e = co_check_request_id(call, req->request_id)) != CO_OK) {
         return e;
     }
     size_t n = strlen(req->membership_id);
@@ -1482,7 +1471,7 @@ static co_err record_feedback(co_call *call, const ProtobufCMessage *msg, Protob
         return co_call_fail(call, CO_ERR_PERMISSION_DENIED, "feedback needs a partner caller");
     }
     feedback_args fa = {.st = st, .req = req, .partner_id = who->partner_id};
-    if ((e = check_request_id(call, req->request_id)) != CO_OK ||
+    if ((e = co_check_request_id(call, req->request_id)) != CO_OK ||
         (e = parse_ref(call, st, req->member, &fa.key)) != CO_OK) {
         return e;
     }

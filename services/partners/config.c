@@ -63,15 +63,6 @@ static bool name_ok(const char *s)
     return co_name_is_valid(s, strlen(s));
 }
 
-static co_err check_request_id(co_call *call, const char *request_id)
-{
-    co_call_log_request_id(call, request_id);
-    if (!co_request_id_valid(request_id)) {
-        return fail_field(call, "request_id", "must be 1-128 printable ASCII characters");
-    }
-    return CO_OK;
-}
-
 /* Mutations come from partners or the admin; other services only read configuration. */
 static co_err check_mutator(co_call *call, const char *request_id)
 {
@@ -79,7 +70,7 @@ static co_err check_mutator(co_call *call, const char *request_id)
         return co_call_fail(call, CO_ERR_PERMISSION_DENIED,
                             "coalition services may only read program configuration");
     }
-    return check_request_id(call, request_id);
+    return co_check_request_id(call, request_id);
 }
 
 static co_err check_page(co_call *call, int32_t page_size, int32_t *size)
@@ -529,7 +520,8 @@ co_err prt_create_program(co_call *call, const ProtobufCMessage *msg, ProtobufCM
     prt_state *st = ud;
     const Coalition__V1__CreateProgramRequest *req = (const void *)msg;
     co_err e;
-    if ((e = co_require_admin(call)) != CO_OK || (e = check_request_id(call, req->request_id))) {
+    if ((e = co_require_admin(call)) != CO_OK ||
+        (e = co_check_request_id(call, req->request_id)) != CO_OK) {
         return e;
     }
     if (req->program == NULL) {
@@ -815,7 +807,8 @@ co_err prt_set_participation(co_call *call, const ProtobufCMessage *msg, Protobu
     prt_state *st = ud;
     const Coalition__V1__SetParticipationRequest *req = (const void *)msg;
     co_err e;
-    if ((e = co_require_admin(call)) != CO_OK || (e = check_request_id(call, req->request_id))) {
+    if ((e = co_require_admin(call)) != CO_OK ||
+        (e = co_check_request_id(call, req->request_id)) != CO_OK) {
         return e;
     }
     if (!name_ok(req->program_code)) {
@@ -1058,7 +1051,8 @@ co_err prt_set_exchange_agreement(co_call *call, const ProtobufCMessage *msg,
     prt_state *st = ud;
     const Coalition__V1__SetExchangeAgreementRequest *req = (const void *)msg;
     co_err e;
-    if ((e = co_require_admin(call)) != CO_OK || (e = check_request_id(call, req->request_id))) {
+    if ((e = co_require_admin(call)) != CO_OK ||
+        (e = co_check_request_id(call, req->request_id)) != CO_OK) {
         return e;
     }
     const Coalition__V1__ExchangeAgreement *m = req->agreement;
@@ -1219,7 +1213,8 @@ co_err prt_set_commission_policy(co_call *call, const ProtobufCMessage *msg,
     prt_state *st = ud;
     const Coalition__V1__SetCommissionPolicyRequest *req = (const void *)msg;
     co_err e;
-    if ((e = co_require_admin(call)) != CO_OK || (e = check_request_id(call, req->request_id))) {
+    if ((e = co_require_admin(call)) != CO_OK ||
+        (e = co_check_request_id(call, req->request_id)) != CO_OK) {
         return e;
     }
     const Coalition__V1__CommissionPolicy *m = req->policy;

@@ -46,17 +46,6 @@ static Coalition__V1__Partner *to_pb(co_arena *a, const prt_partner *p)
     return m;
 }
 
-static co_err check_request_id(co_call *call, const char *request_id)
-{
-    co_call_log_request_id(call, request_id);
-    if (!co_request_id_valid(request_id)) {
-        return co_call_fail(call, CO_ERR_INVALID_ARGUMENT,
-                            "invalid field \"request_id\": must be 1-128 printable ASCII "
-                            "characters");
-    }
-    return CO_OK;
-}
-
 static co_err check_partner_id(co_call *call, const char *field, const char *id)
 {
     if (!co_name_is_valid(id, strlen(id))) {
@@ -134,7 +123,8 @@ static co_err register_partner(co_call *call, const ProtobufCMessage *msg, Proto
     const Coalition__V1__RegisterPartnerRequest *req = (const void *)msg;
     co_arena *a = co_call_arena(call);
     co_err e;
-    if ((e = co_require_admin(call)) != CO_OK || (e = check_request_id(call, req->request_id)) ||
+    if ((e = co_require_admin(call)) != CO_OK ||
+        (e = co_check_request_id(call, req->request_id)) != CO_OK ||
         (e = check_partner_id(call, "partner_id", req->partner_id)) != CO_OK) {
         return e;
     }
@@ -375,7 +365,8 @@ static co_err set_partner_status(co_call *call, const ProtobufCMessage *msg,
     prt_state *st = ud;
     const Coalition__V1__SetPartnerStatusRequest *req = (const void *)msg;
     co_err e;
-    if ((e = co_require_admin(call)) != CO_OK || (e = check_request_id(call, req->request_id)) ||
+    if ((e = co_require_admin(call)) != CO_OK ||
+        (e = co_check_request_id(call, req->request_id)) != CO_OK ||
         (e = check_partner_id(call, "partner_id", req->partner_id)) != CO_OK) {
         return e;
     }
