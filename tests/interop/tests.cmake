@@ -28,9 +28,15 @@ if(PYTHON3)
                    ${INTEROP_DIR}/interop_accounts.py)
   set_tests_properties(interop_accounts PROPERTIES FIXTURES_REQUIRED "pki;pg"
                                                    ENVIRONMENT "${STACK_ENV}" TIMEOUT 120)
+  add_test(NAME interop_programs
+           COMMAND $<TARGET_FILE:test-stack> interop_programs -- ${PYTHON3} -B
+                   ${INTEROP_DIR}/interop_programs.py)
+  set_tests_properties(interop_programs PROPERTIES FIXTURES_REQUIRED "pki;pg"
+                                                   ENVIRONMENT "${STACK_ENV}" TIMEOUT 120)
 else()
   coalition_interop_missing(interop_python "/usr/bin/python3")
   coalition_interop_missing(interop_accounts "/usr/bin/python3")
+  coalition_interop_missing(interop_programs "/usr/bin/python3")
 endif()
 
 # --- node ---
