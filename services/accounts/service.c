@@ -14,6 +14,7 @@
 #include "api.h"
 #include "card.h"
 #include "client.h"
+#include "coalition/internal/v1/directory.pb-c.h"
 #include "coalition/v1/accounts.pb-c.h"
 #include "coalition/v1/partners.pb-c.h"
 #include "crypto.h"
@@ -1078,7 +1079,8 @@ typedef struct program_info {
     const char *code;
     const char *owner;
     const char *currency;
-    const Coalition__V1__GetProgramResponse *resp;
+    Coalition__V1__Participation *const *parts;
+    size_t nparts;
 } program_info;
 
 static co_client_md service_md[] = {{"coalition-role", "service"}};
@@ -1118,7 +1120,8 @@ static co_err get_program(co_call *call, const acct_state *st, const char *code,
     if (r->program == NULL) {
         return co_call_fail(call, CO_ERR_NOT_FOUND, "program \"%s\" not found", code);
     }
-    *out = (program_info){r->program->code, r->program->owner_partner_id, r->program->currency, r};
+    *out = (program_info){r->program->code, r->program->owner_partner_id, r->program->currency,
+                          r->participations, r->n_participations};
     return CO_OK;
 }
 
@@ -1128,8 +1131,8 @@ static bool takes_part(const program_info *p, const char *partner_id)
     if (strcmp(p->owner, partner_id) == 0) {
         return true;
     }
-    for (size_t i = 0; i < p->resp->n_participations; i++) {
-        const Coalition__V1__Participation *pa = p->resp->participations[i];
+    for (size_t i = 0; i < p->nparts; i++) {
+        const Coalition__V1__Participation *pa = p->parts[i];
         if (strcmp(pa->partner_id, partner_id) == 0 && (pa->can_issue || pa->can_redeem)) {
             return true;
         }
@@ -1149,46 +1152,36 @@ static co_err require_program_access(co_call *call, const program_info *p)
     return CO_OK;
 }
 
-/* Finds plan_id among the programs the partners service lists (plans are read through
- * GetProgram: there is no direct lookup of a plan). */
+/* Reads plan_id and what we need of its program with Directory.GetMembershipPlan. */
 static co_err find_plan(co_call *call, const acct_state *st, const char *plan_id,
                         program_info *prog, const Coalition__V1__MembershipPlan **plan)
 {
     co_arena *a = co_call_arena(call);
-    const char *token = "";
-    for (int page = 0; page < 100; page++) {
-        Coalition__V1__ListProgramsRequest req = COALITION__V1__LIST_PROGRAMS_REQUEST__INIT;
-        req.page_size = 500;
-        req.page_token = (char *)token;
-        ProtobufCMessage *resp = NULL;
-        co_client_status cs = {GRPC_STATUS_UNKNOWN, ""};
-        int64_t ms = co_call_ms_left(call);
-        co_err e = co_client_unary(st->partners, "/coalition.v1.Partners/ListPrograms", &req.base,
-                                   &coalition__v1__list_programs_response__descriptor, service_md,
-                                   1, ms < PARTNERS_MS ? ms : PARTNERS_MS, true, a, &resp, &cs);
-        if (e != CO_OK) {
-            return partners_failed(call, e, &cs);
-        }
-        const Coalition__V1__ListProgramsResponse *r = (const void *)resp;
-        for (size_t i = 0; i < r->n_programs; i++) {
-            program_info p;
-            if ((e = get_program(call, st, r->programs[i]->code, &p)) != CO_OK) {
-                return e;
-            }
-            for (size_t k = 0; k < p.resp->n_membership_plans; k++) {
-                if (strcmp(p.resp->membership_plans[k]->plan_id, plan_id) == 0) {
-                    *prog = p;
-                    *plan = p.resp->membership_plans[k];
-                    return CO_OK;
-                }
-            }
-        }
-        if (r->next_page_token[0] == '\0') {
-            break;
-        }
-        token = r->next_page_token;
+    Coalition__Internal__V1__GetMembershipPlanRequest req =
+        COALITION__INTERNAL__V1__GET_MEMBERSHIP_PLAN_REQUEST__INIT;
+    req.plan_id = (char *)plan_id;
+    ProtobufCMessage *resp = NULL;
+    co_client_status cs = {GRPC_STATUS_UNKNOWN, ""};
+    int64_t ms = co_call_ms_left(call);
+    co_err e = co_client_unary(
+        st->partners, "/coalition.internal.v1.Directory/GetMembershipPlan", &req.base,
+        &coalition__internal__v1__get_membership_plan_response__descriptor, service_md, 1,
+        ms < PARTNERS_MS ? ms : PARTNERS_MS, true, a, &resp, &cs);
+    /* A plan_id the partners service finds malformed names no plan either. */
+    if (e == CO_ERR_NOT_FOUND || e == CO_ERR_INVALID_ARGUMENT) {
+        return co_call_fail(call, CO_ERR_NOT_FOUND, "membership plan \"%s\" not found", plan_id);
     }
-    return co_call_fail(call, CO_ERR_NOT_FOUND, "membership plan \"%s\" not found", plan_id);
+    if (e != CO_OK) {
+        return partners_failed(call, e, &cs);
+    }
+    const Coalition__Internal__V1__GetMembershipPlanResponse *r = (const void *)resp;
+    if (r->plan == NULL) {
+        return co_call_fail(call, CO_ERR_NOT_FOUND, "membership plan \"%s\" not found", plan_id);
+    }
+    *prog = (program_info){r->plan->program_code, r->program_owner_partner_id, r->program_currency,
+                           r->participations, r->n_participations};
+    *plan = r->plan;
+    return CO_OK;
 }
 
 /* --- StartMembership --- */

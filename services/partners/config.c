@@ -1603,3 +1603,68 @@ co_err prt_get_program_snapshot(co_call *call, const ProtobufCMessage *msg, Prot
     *resp = &r->base;
     return CO_OK;
 }
+
+/* --- Directory.GetMembershipPlan (internal) --- */
+
+typedef struct plan_args {
+    co_arena *a;
+    const char *plan_id;
+    prt_plan plan;
+    prt_access acc;
+    int64_t version;
+    prt_participation *parts;
+    size_t nparts;
+} plan_args;
+
+static co_err plan_tx(co_pg_conn *c, void *ud)
+{
+    plan_args *pa = ud;
+    co_err e = prt_store_plan_get(c, pa->plan_id, pa->a, &pa->plan);
+    if (e == CO_OK) {
+        e = prt_store_access(c, pa->plan.program_code, NULL, pa->a, &pa->acc);
+    }
+    if (e == CO_OK) {
+        e = prt_store_program_version(c, pa->plan.program_code, &pa->version);
+    }
+    if (e == CO_OK) {
+        e = prt_store_participation_list(c, pa->plan.program_code, pa->a, &pa->parts, &pa->nparts);
+    }
+    return e;
+}
+
+co_err prt_get_membership_plan(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                               void *ud)
+{
+    prt_state *st = ud;
+    const Coalition__Internal__V1__GetMembershipPlanRequest *req = (const void *)msg;
+    co_arena *a = co_call_arena(call);
+    if (co_caller_of(call)->role != CO_ROLE_SERVICE) {
+        return co_call_fail(call, CO_ERR_PERMISSION_DENIED, "internal method");
+    }
+    if (!prt_rules_plan_id(req->plan_id)) {
+        return fail_field(call, "plan_id", "must be \"pln-\" followed by 1-20 digits");
+    }
+    plan_args pa = {.a = a, .plan_id = req->plan_id};
+    co_err e = read_tx(st, call, plan_tx, &pa);
+    if (e == CO_ERR_NOT_FOUND) {
+        return co_call_fail(call, e, "membership plan \"%s\" not found", req->plan_id);
+    }
+    if (e != CO_OK) {
+        return e;
+    }
+    Coalition__Internal__V1__GetMembershipPlanResponse *r = co_arena_alloc(a, sizeof *r);
+    if (r == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    coalition__internal__v1__get_membership_plan_response__init(r);
+    r->program_owner_partner_id = (char *)pa.acc.owner_partner_id;
+    r->program_currency = (char *)pa.acc.currency;
+    r->program_version = pa.version;
+    if ((r->plan = plan_pb(a, &pa.plan)) == NULL ||
+        many_pb(a, pa.parts, pa.nparts, sizeof *pa.parts, participation_v, &r->participations,
+                &r->n_participations) != CO_OK) {
+        return CO_ERR_NOMEM;
+    }
+    *resp = &r->base;
+    return CO_OK;
+}

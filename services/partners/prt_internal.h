@@ -18,7 +18,7 @@ typedef struct prt_state {
 } prt_state;
 
 /* The program configuration methods of coalition.v1.Partners and the internal
- * Directory.GetProgramSnapshot (config.c); ud is a prt_state. */
+ * Directory.GetProgramSnapshot and Directory.GetMembershipPlan (config.c); ud is a prt_state. */
 co_err prt_create_program(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
                           void *ud);
 co_err prt_update_program(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
@@ -47,5 +47,7 @@ co_err prt_create_membership_plan(co_call *call, const ProtobufCMessage *msg,
                                   ProtobufCMessage **resp, void *ud);
 co_err prt_get_program_snapshot(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
                                 void *ud);
+co_err prt_get_membership_plan(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                               void *ud);
 
 #endif

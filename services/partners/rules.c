@@ -368,3 +368,17 @@ bool prt_rules_plan(const prt_plan *p, bool fee_set, bool reduced_fee_set,
     }
     return true;
 }
+
+bool prt_rules_plan_id(const char *s)
+{
+    if (strncmp(s, "pln-", 4) != 0) {
+        return false;
+    }
+    size_t n = 0;
+    for (const char *q = s + 4; *q != '\0'; q++, n++) {
+        if (*q < '0' || *q > '9' || n >= 20) {
+            return false;
+        }
+    }
+    return n > 0;
+}

@@ -39,4 +39,7 @@ bool prt_rules_zone_syntax(const char *s);
 /* A tier code: 1-32 characters of [a-z0-9-]. */
 bool prt_rules_tier_code(const char *s);
 
+/* A membership plan id as prt_store_plan_insert assigns them: "pln-" and 1-20 digits. */
+bool prt_rules_plan_id(const char *s);
+
 #endif

@@ -243,6 +243,9 @@ co_err prt_store_plan_insert(co_pg_conn *c, const prt_plan *p, co_arena *a, prt_
 /* Every membership plan of code, by plan_id. */
 co_err prt_store_plan_list(co_pg_conn *c, const char *code, co_arena *a, prt_plan **out, size_t *n);
 
+/* The membership plan plan_id; CO_ERR_NOT_FOUND if none. */
+co_err prt_store_plan_get(co_pg_conn *c, const char *plan_id, co_arena *a, prt_plan *out);
+
 /* True if time zone name is known to the database. */
 co_err prt_store_zone_known(co_pg_conn *c, const char *name, bool *known);
 

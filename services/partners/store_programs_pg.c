@@ -193,6 +193,8 @@ static const co_pg_stmt st_plan_list = {
     "prt_plan_list",
     "SELECT " PLAN_COLS " FROM partners.membership_plans WHERE program_code = $1 ORDER BY plan_id",
     1};
+static const co_pg_stmt st_plan_get = {
+    "prt_plan_get", "SELECT " PLAN_COLS " FROM partners.membership_plans WHERE plan_id = $1", 1};
 
 static const co_pg_stmt st_zone_known = {
     "prt_zone_known", "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)", 1};
@@ -823,6 +825,12 @@ co_err prt_store_plan_list(co_pg_conn *c, const char *code, co_arena *a, prt_pla
 {
     const char *vals[1] = {code};
     return rows(c, &st_plan_list, vals, a, sizeof **out, read_plan, (void **)out, n);
+}
+
+co_err prt_store_plan_get(co_pg_conn *c, const char *plan_id, co_arena *a, prt_plan *out)
+{
+    const char *vals[1] = {plan_id};
+    return row1(c, &st_plan_get, vals, a, sizeof *out, read_plan, out);
 }
 
 co_err prt_store_zone_known(co_pg_conn *c, const char *name, bool *known)

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "coalition/internal/v1/directory.pb-c.h"
 #include "coalition/v1/accounts.pb-c.h"
 #include "coalition/v1/partners.pb-c.h"
 #include "itest.h"
@@ -1024,6 +1025,284 @@ static void test_record_feedback_for_own_program(void **state)
     co_arena_release(&a);
 }
 
+/* --- StartMembership and CancelMembership against real plans --- */
+
+#define VIP_PROGRAM "bakery-vip"
+#define VIP_PHONE   "+4930700000555"
+
+static char plan_gold[64];    /* 12 months, 9.99 EUR */
+static char plan_silver[64];  /* another plan of the same program, 3 months */
+static char plan_reduced[64]; /* with a reduced fee for members with 5000 points */
+static char vip_member[64];
+
+static Coalition__V1__Money *eur(co_arena *a, int64_t micros)
+{
+    Coalition__V1__Money *m = co_arena_alloc(a, sizeof *m);
+    assert_non_null(m);
+    coalition__v1__money__init(m);
+    m->amount_micros = micros;
+    m->currency = "EUR";
+    return m;
+}
+
+/* Creates a plan of VIP_PROGRAM as c and copies its id to out. */
+static void make_plan(co_client *c, const char *rid, const char *name, int64_t fee, int32_t months,
+                      int64_t reduced_min, char out[64])
+{
+    co_arena a;
+    co_arena_init(&a, 0);
+    Coalition__V1__MembershipPlan p = COALITION__V1__MEMBERSHIP_PLAN__INIT;
+    p.program_code = VIP_PROGRAM;
+    p.name = (char *)name;
+    p.fee = eur(&a, fee);
+    p.period_months = months;
+    p.earn_multiplier_bps = 12000;
+    if (reduced_min > 0) {
+        p.reduced_fee_min_points = reduced_min;
+        p.reduced_fee = eur(&a, fee / 2);
+    }
+    Coalition__V1__CreateMembershipPlanRequest req =
+        COALITION__V1__CREATE_MEMBERSHIP_PLAN_REQUEST__INIT;
+    req.request_id = (char *)rid;
+    req.plan = &p;
+    co_client_status st;
+    Coalition__V1__CreateMembershipPlanResponse *r =
+        (void *)call(c, &a, "/coalition.v1.Partners/CreateMembershipPlan", &req.base,
+                     &coalition__v1__create_membership_plan_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    assert_non_null(r->plan);
+    assert_true(strncmp(r->plan->plan_id, "pln-", 4) == 0);
+    snprintf(out, 64, "%s", r->plan->plan_id);
+    co_arena_release(&a);
+}
+
+/* Activates bakery and fuelco (unless active), creates VIP_PROGRAM owned by bakery with three
+ * plans and enrolls a member; once per run. */
+static void vip_setup(void)
+{
+    if (vip_member[0] != '\0') {
+        return;
+    }
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    const char *ids[2] = {"bakery", "fuelco"};
+    for (int i = 0; i < 2; i++) {
+        Coalition__V1__Partner *p = it_get_partner(fx->admin, &a, ids[i], &st);
+        IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+        if (p->status != COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE) {
+            char rid[32];
+            snprintf(rid, sizeof rid, "activate-%s", ids[i]);
+            it_set_partner_status(fx->admin, &a, rid, ids[i],
+                                  COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE, "", &st);
+            IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+        }
+    }
+    assert_true(create_program(VIP_PROGRAM, "bakery"));
+    make_plan(fx->bakery, "pln-gold", "Gold", 9990000, 12, 0, plan_gold);
+    make_plan(fx->admin, "pln-silver", "Silver", 2500000, 3, 0, plan_silver);
+    make_plan(fx->bakery, "pln-reduced", "Reduced", 8000000, 6, 5000, plan_reduced);
+    Coalition__V1__EnrollMemberRequest req = COALITION__V1__ENROLL_MEMBER_REQUEST__INIT;
+    req.request_id = "enroll-vip";
+    req.phone = VIP_PHONE;
+    req.display_name = "Vip Member";
+    Coalition__V1__Member *m = enroll(fx->bakery, &a, &req, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    snprintf(vip_member, sizeof vip_member, "%s", m->member_id);
+    co_arena_release(&a);
+}
+
+static Coalition__V1__StartMembershipResponse *start_ms(co_client *c, co_arena *a, const char *rid,
+                                                        const char *plan_id, co_client_status *st)
+{
+    Coalition__V1__MemberRef *ref = co_arena_alloc(a, sizeof *ref);
+    assert_non_null(ref);
+    *ref = ref_of(COALITION__V1__MEMBER_REF__REF_MEMBER_ID, vip_member);
+    Coalition__V1__StartMembershipRequest req = COALITION__V1__START_MEMBERSHIP_REQUEST__INIT;
+    req.request_id = (char *)rid;
+    req.member = ref;
+    req.plan_id = (char *)plan_id;
+    return (void *)call(c, a, SVC "StartMembership", &req.base,
+                        &coalition__v1__start_membership_response__descriptor, st);
+}
+
+static Coalition__V1__Membership *cancel_ms(co_client *c, co_arena *a, const char *rid,
+                                            const char *membership_id, co_client_status *st)
+{
+    Coalition__V1__CancelMembershipRequest req = COALITION__V1__CANCEL_MEMBERSHIP_REQUEST__INIT;
+    req.request_id = (char *)rid;
+    req.membership_id = (char *)membership_id;
+    req.reason = "moved away";
+    Coalition__V1__CancelMembershipResponse *r =
+        (void *)call(c, a, SVC "CancelMembership", &req.base,
+                     &coalition__v1__cancel_membership_response__descriptor, st);
+    return r != NULL ? r->membership : NULL;
+}
+
+/* True if the two messages pack to the same bytes. */
+static bool same_message(co_arena *a, const ProtobufCMessage *x, const ProtobufCMessage *y)
+{
+    size_t nx, ny;
+    uint8_t *bx = it_pack(a, x, &nx);
+    uint8_t *by = it_pack(a, y, &ny);
+    return nx == ny && memcmp(bx, by, nx) == 0;
+}
+
+static void test_start_and_cancel_membership(void **state)
+{
+    (void)state;
+    vip_setup();
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+
+    /* Started by the program's owner: ACTIVE for the plan's period, fee due = the plan's fee. */
+    Coalition__V1__StartMembershipResponse *r = start_ms(fx->bakery, &a, "ms-gold", plan_gold, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__Membership *m = r->membership;
+    assert_non_null(m);
+    assert_int_equal(m->status, COALITION__V1__MEMBERSHIP_STATUS__MEMBERSHIP_STATUS_ACTIVE);
+    assert_string_equal(m->plan_id, plan_gold);
+    assert_string_equal(m->member_id, vip_member);
+    assert_string_equal(m->program_code, VIP_PROGRAM);
+    assert_string_equal(m->sold_by_partner_id, "bakery");
+    assert_non_null(m->start_time);
+    assert_non_null(m->end_time);
+    int64_t days = (m->end_time->seconds - m->start_time->seconds) / 86400;
+    assert_true(days >= 365 && days <= 366); /* 12 months */
+    assert_non_null(r->fee_due);
+    assert_int_equal(r->fee_due->amount_micros, 9990000);
+    assert_string_equal(r->fee_due->currency, "EUR");
+    assert_int_equal(m->last_fee->amount_micros, 9990000);
+    assert_false(r->reduced_fee_applied);
+
+    /* The same request again: the identical response. */
+    Coalition__V1__StartMembershipResponse *r2 =
+        start_ms(fx->bakery, &a, "ms-gold", plan_gold, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    assert_true(same_message(&a, &r->base, &r2->base));
+
+    /* The same request id with other content. */
+    start_ms(fx->bakery, &a, "ms-gold", plan_silver, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, NULL);
+
+    /* Another plan of the same program while this one is active. */
+    start_ms(fx->bakery, &a, "ms-silver", plan_silver, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_FAILED_PRECONDITION, "another plan");
+
+    /* The same plan again extends the active membership by one period. */
+    Coalition__V1__StartMembershipResponse *ext =
+        start_ms(fx->bakery, &a, "ms-gold-2", plan_gold, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    assert_string_equal(ext->membership->membership_id, m->membership_id);
+    days = (ext->membership->end_time->seconds - m->end_time->seconds) / 86400;
+    assert_true(days >= 365 && days <= 366);
+    assert_int_equal(ext->fee_due->amount_micros, 9990000);
+
+    /* Unknown and malformed plans; a plan with a reduced fee needs the points service. */
+    start_ms(fx->bakery, &a, "ms-unknown", "pln-999999999999", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "pln-999999999999");
+    start_ms(fx->bakery, &a, "ms-bogus", "no-such-plan", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "no-such-plan");
+    /* The gateway shows the partner its own summary of an UNAVAILABLE answer; asked directly,
+     * as the gateway asks, the accounts service names the points service. */
+    start_ms(fx->bakery, &a, "ms-reduced", plan_reduced, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_UNAVAILABLE, "retry");
+    co_client *direct = h_client(fx->s, H_ACCOUNTS, "service-gateway");
+    static const co_client_md as_bakery[] = {{"coalition-partner-id", "bakery"},
+                                             {"coalition-role", "partner"}};
+    Coalition__V1__MemberRef ref = ref_of(COALITION__V1__MEMBER_REF__REF_MEMBER_ID, vip_member);
+    Coalition__V1__StartMembershipRequest rq = COALITION__V1__START_MEMBERSHIP_REQUEST__INIT;
+    rq.request_id = "ms-reduced-direct";
+    rq.member = &ref;
+    rq.plan_id = plan_reduced;
+    ProtobufCMessage *out = NULL;
+    it_unary(direct, &a, SVC "StartMembership", &rq.base,
+             &coalition__v1__start_membership_response__descriptor, as_bakery, 2, &out, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_UNAVAILABLE, "points service unavailable");
+    assert_non_null(strstr(st.details, plan_reduced));
+    co_client_free(direct);
+
+    /* fuelco takes no part in the program: it may neither sell nor cancel. */
+    start_ms(fuelco, &a, "ms-fuelco", plan_gold, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, VIP_PROGRAM);
+    assert_null(cancel_ms(fuelco, &a, "cancel-fuelco", m->membership_id, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, "seller");
+
+    /* The seller cancels; the same request again answers the same. */
+    Coalition__V1__Membership *c = cancel_ms(fx->bakery, &a, "cancel-1", m->membership_id, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    assert_int_equal(c->status, COALITION__V1__MEMBERSHIP_STATUS__MEMBERSHIP_STATUS_CANCELLED);
+    assert_string_equal(c->membership_id, m->membership_id);
+    assert_string_equal(c->cancel_reason, "moved away");
+    assert_non_null(c->cancel_time);
+    Coalition__V1__Membership *c2 = cancel_ms(fx->bakery, &a, "cancel-1", m->membership_id, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    assert_true(same_message(&a, &c->base, &c2->base));
+    /* Cancelling it again (a new request) is refused: it is no longer active. */
+    assert_null(cancel_ms(fx->bakery, &a, "cancel-2", m->membership_id, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_FAILED_PRECONDITION, "not active");
+
+    /* With nothing active, the other plan of the program can be started, here by the admin. */
+    r = start_ms(fx->admin, &a, "ms-silver-2", plan_silver, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    assert_string_not_equal(r->membership->membership_id, m->membership_id);
+    assert_int_equal(r->fee_due->amount_micros, 2500000);
+    assert_string_equal(r->membership->sold_by_partner_id, "operator");
+    co_arena_release(&a);
+}
+
+static Coalition__Internal__V1__GetMembershipPlanResponse *
+get_plan(co_client *c, co_arena *a, const char *plan_id, co_client_status *st)
+{
+    Coalition__Internal__V1__GetMembershipPlanRequest req =
+        COALITION__INTERNAL__V1__GET_MEMBERSHIP_PLAN_REQUEST__INIT;
+    req.plan_id = (char *)plan_id;
+    return (void *)call(c, a, "/coalition.internal.v1.Directory/GetMembershipPlan", &req.base,
+                        &coalition__internal__v1__get_membership_plan_response__descriptor, st);
+}
+
+static void test_directory_get_membership_plan(void **state)
+{
+    (void)state;
+    vip_setup();
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    co_client *svc = h_client(fx->s, H_PARTNERS, "service-accounts");
+    Coalition__Internal__V1__GetMembershipPlanResponse *r = get_plan(svc, &a, plan_gold, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    assert_non_null(r->plan);
+    assert_string_equal(r->plan->plan_id, plan_gold);
+    assert_string_equal(r->plan->program_code, VIP_PROGRAM);
+    assert_string_equal(r->plan->name, "Gold");
+    assert_int_equal(r->plan->fee->amount_micros, 9990000);
+    assert_string_equal(r->plan->fee->currency, "EUR");
+    assert_int_equal(r->plan->period_months, 12);
+    assert_int_equal(r->plan->reduced_fee_min_points, 0);
+    assert_string_equal(r->program_owner_partner_id, "bakery");
+    assert_string_equal(r->program_currency, "EUR");
+    assert_true(r->program_version >= 1);
+    r = get_plan(svc, &a, plan_reduced, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    assert_int_equal(r->plan->reduced_fee_min_points, 5000);
+    assert_int_equal(r->plan->reduced_fee->amount_micros, 4000000);
+    get_plan(svc, &a, "pln-999999999999", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "pln-999999999999");
+    const char *bad[] = {"", "plan", "pln-", "pln-12x", "PLN-1", "pln-123456789012345678901"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        get_plan(svc, &a, bad[i], &st);
+        IT_EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "plan_id");
+    }
+    co_client_free(svc);
+    /* Internal: a partner's certificate is refused. */
+    co_client *partner = h_client(fx->s, H_PARTNERS, "partner-bakery");
+    assert_null(get_plan(partner, &a, plan_gold, &st));
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+    co_client_free(partner);
+    co_arena_release(&a);
+}
+
 /* --- the master key --- */
 
 /* Runs coalition-accounts against the stack's database with key (NULL: unset) and returns its
@@ -1180,6 +1459,8 @@ int main(void)
         cmocka_unit_test(test_record_feedback_validation_table),
         cmocka_unit_test(test_membership_validation_table),
         cmocka_unit_test(test_record_feedback_for_own_program),
+        cmocka_unit_test(test_start_and_cancel_membership),
+        cmocka_unit_test(test_directory_get_membership_plan),
         cmocka_unit_test(test_missing_malformed_or_wrong_key_refuses_to_start),
         cmocka_unit_test(test_personal_data_never_appears_in_logs),
     };
