@@ -52,6 +52,8 @@ struct co_server {
     atomic_int inflight;
     pthread_mutex_t mu;
     pthread_cond_t idle;
+    /* Trailing metadata on every status we send: "coalition-origin: <service>". */
+    grpc_metadata origin;
 };
 
 struct co_call {
@@ -208,7 +210,8 @@ void co_call_finish_raw(co_call *c, grpc_status_code status, const char *details
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = status;
     ops[n].data.send_status_from_server.status_details = details != NULL ? &det : NULL;
-    ops[n].data.send_status_from_server.trailing_metadata_count = 0;
+    ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+    ops[n].data.send_status_from_server.trailing_metadata = &c->srv->origin;
     n++;
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
@@ -480,6 +483,8 @@ co_server *co_server_start(const co_server_opts *opts, char *err, size_t errlen)
         return NULL;
     }
     s->opts = *opts;
+    s->origin.key = grpc_slice_from_static_string(CO_MD_ORIGIN);
+    s->origin.value = grpc_slice_from_static_string(opts->service);
     atomic_init(&s->stopping, false);
     atomic_init(&s->inflight, 0);
     pthread_mutex_init(&s->mu, NULL);

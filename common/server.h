@@ -52,8 +52,12 @@ typedef struct co_method {
  */
 typedef co_err (*co_authorize_fn)(co_call *call, void *ud);
 
+/* Trailing metadata key on every status a Coalition server sends, valued with the service name:
+ * it tells a proxy that a status came from a service and not from the transport. */
+#define CO_MD_ORIGIN "coalition-origin"
+
 typedef struct co_server_opts {
-    const char *service;             /* "partners": logs, metrics */
+    const char *service;             /* "partners": logs, metrics, CO_MD_ORIGIN; static storage */
     const char *listen_addr;         /* mTLS listener */
     const char *health_addr;         /* plaintext, health-only listener; NULL or "" = none */
     grpc_server_credentials *creds;  /* for listen_addr; the server takes a reference */

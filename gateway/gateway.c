@@ -164,12 +164,20 @@ static void proxy_done(co_tag *tag, bool ok)
     char *details = grpc_slice_to_c_string(p->details);
     const char *shown = details;
     char buf[128];
-    if (status == GRPC_STATUS_CANCELLED) {
+    /* A status a service produced carries its origin: its message is meant for the caller,
+     * whatever the code. Without it, the status came from the transport or from core. */
+    bool from_service = false;
+    for (size_t i = 0; i < p->trailing.count; i++) {
+        if (grpc_slice_str_cmp(p->trailing.metadata[i].key, CO_MD_ORIGIN) == 0) {
+            from_service = true;
+        }
+    }
+    if (!from_service && status == GRPC_STATUS_CANCELLED) {
         /* The upstream dropped the call (it is shutting down): if our caller had cancelled, it
          * would not be listening any more, so to whoever listens this is a retryable outage. */
         status = GRPC_STATUS_UNAVAILABLE;
     }
-    if (status == GRPC_STATUS_UNAVAILABLE) {
+    if (!from_service && status == GRPC_STATUS_UNAVAILABLE) {
         /* Transport details name internal addresses: log them, show the partner a summary. */
         co_log(CO_LOG_WARN, "upstream unavailable", "{s:s, s:s, s:s}", "service", p->up->name,
                "method", co_call_method(p->call), "error", details != NULL ? details : "");

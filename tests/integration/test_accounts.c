@@ -1212,10 +1212,10 @@ static void test_start_and_cancel_membership(void **state)
     IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "pln-999999999999");
     start_ms(fx->bakery, &a, "ms-bogus", "no-such-plan", &st);
     IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "no-such-plan");
-    /* The gateway shows the partner its own summary of an UNAVAILABLE answer; asked directly,
-     * as the gateway asks, the accounts service names the points service. */
+    /* The gateway passes a service's own UNAVAILABLE message through (it rewrites only
+     * transport failures), and so does the accounts service asked directly. */
     start_ms(fx->bakery, &a, "ms-reduced", plan_reduced, &st);
-    IT_EXPECT_STATUS(st, GRPC_STATUS_UNAVAILABLE, "retry");
+    IT_EXPECT_STATUS(st, GRPC_STATUS_UNAVAILABLE, "points service unavailable");
     co_client *direct = h_client(fx->s, H_ACCOUNTS, "service-gateway");
     static const co_client_md as_bakery[] = {{"coalition-partner-id", "bakery"},
                                              {"coalition-role", "partner"}};
