@@ -243,7 +243,7 @@ int co_process_main(const co_process_def *d, int argc, char **argv)
     }
     co_process_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    defaults df; /* the config points into it until return */
+    defaults df = {0}; /* the config points into it until return */
     int prc = parse_config(d, &cfg, &df, !migrate, argc, argv);
     if (prc == 1) {
         return 0;

@@ -26,7 +26,7 @@ PACKAGES=(
     # libraries used by services and tests
     libcmocka-dev libmicrohttpd-dev libjansson-dev
     # test tooling
-    python3 python3-grpcio python3-protobuf nodejs npm valgrind clang-format
+    python3 python3-grpcio python3-protobuf nodejs npm valgrind clang-format cppcheck
     procps iproute2 util-linux
 )
 

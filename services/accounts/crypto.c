@@ -76,7 +76,7 @@ out_kdf:
 
 co_err acct_keys_derive(const uint8_t master[ACCT_KEY_BYTES], acct_keys *out)
 {
-    acct_keys k;
+    acct_keys k = {0};
     if (hkdf(master, "aes-256-gcm personal data v1", k.enc) != CO_OK ||
         hkdf(master, "hmac-sha256 lookup v1", k.mac) != CO_OK) {
         OPENSSL_cleanse(&k, sizeof k);
