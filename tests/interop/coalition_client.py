@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """A Coalition client built only from the public protoset: no generated code, Debian's grpcio."""
 import os
+import sys
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
@@ -90,3 +91,44 @@ def health_from_env(variable="COALITION_TEST_GATEWAY_HEALTH"):
     """A plaintext client to a process's health listener ("host:port" in variable)."""
     return Coalition(os.environ[variable], os.environ["COALITION_TEST_PROTOSET"], None,
                      insecure=True)
+
+
+class Checks:
+    """Counts self-checks of an interop script; each prints one line, the last line counts all."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name, cond, detail=""):
+        if cond:
+            self.passed += 1
+            print("ok   %s" % name)
+        else:
+            self.failed += 1
+            print("FAIL %s%s" % (name, (": " + detail) if detail else ""))
+        sys.stdout.flush()
+        return bool(cond)
+
+    def status(self, name, got, want):
+        """got is an outcome (code, value, details); want a StatusCode or a tuple of them."""
+        wants = want if isinstance(want, tuple) else (want,)
+        code, _, details = got
+        shown = "/".join(w.name for w in wants)
+        if len(wants) > 1 and code in wants:
+            shown += " (%s)" % code.name
+        return self.check("%s -> %s" % (name, shown), code in wants,
+                          "got %s %r" % (code.name, details))
+
+    def finish(self):
+        """Prints "N passed, M failed" and returns the exit status (1 on failure or no check)."""
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        return 1 if self.failed or self.passed == 0 else 0
+
+
+def outcome(fn, *args, **kwargs):
+    """(status code, response, details) of one call; never raises an RpcError."""
+    try:
+        return grpc.StatusCode.OK, fn(*args, **kwargs), ""
+    except grpc.RpcError as e:
+        return e.code(), None, e.details()

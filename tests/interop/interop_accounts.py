@@ -16,26 +16,9 @@ ACCOUNTS = "coalition.v1.Accounts"
 PARTNERS = "coalition.v1.Partners"
 OK = grpc.StatusCode.OK
 
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   %s" % name)
-    else:
-        failed += 1
-        print("FAIL %s%s" % (name, (": " + detail) if detail else ""))
-    sys.stdout.flush()
-    return bool(cond)
-
-
-def outcome(fn, *args, **kwargs):
-    try:
-        return OK, fn(*args, **kwargs), ""
-    except grpc.RpcError as e:
-        return e.code(), None, e.details()
+t = cc.Checks()
+outcome = cc.outcome
+check = t.check
 
 
 def main():
@@ -101,5 +84,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed or passed == 0 else 0)
+    sys.exit(t.finish())

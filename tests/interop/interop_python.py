@@ -19,40 +19,7 @@ import coalition_client as cc
 PARTNERS = "coalition.v1.Partners"
 TRUST_DOMAIN = os.environ.get("COALITION_TEST_TRUST_DOMAIN", "coalition.local")
 OK = grpc.StatusCode.OK
-
-
-class Checks:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name, cond, detail=""):
-        if cond:
-            self.passed += 1
-            print("ok   %s" % name)
-        else:
-            self.failed += 1
-            print("FAIL %s%s" % (name, (": " + detail) if detail else ""))
-        sys.stdout.flush()
-        return bool(cond)
-
-    def status(self, name, got, want):
-        """got is an outcome (code, value, details); want a StatusCode or a tuple of them."""
-        wants = want if isinstance(want, tuple) else (want,)
-        code, _, details = got
-        shown = "/".join(w.name for w in wants)
-        if len(wants) > 1 and code in wants:
-            shown += " (%s)" % code.name
-        return self.check("%s -> %s" % (name, shown), code in wants,
-                          "got %s %r" % (code.name, details))
-
-
-def outcome(fn, *args, **kwargs):
-    """(status code, response, details) of one call; never raises an RpcError."""
-    try:
-        return OK, fn(*args, **kwargs), ""
-    except grpc.RpcError as e:
-        return e.code(), None, e.details()
+outcome = cc.outcome
 
 
 def ts(value):
@@ -66,7 +33,7 @@ def ts(value):
 
 
 def main():
-    t = Checks()
+    t = cc.Checks()
     run = uuid.uuid4().hex[:12]
     admin = cc.from_env("admin-operator")
     bakery = cc.from_env("partner-bakery")
@@ -263,8 +230,7 @@ def main():
         step(s)
     admin.close()
     bakery.close()
-    print("%d passed, %d failed" % (t.passed, t.failed))
-    return 0 if t.failed == 0 else 1
+    return t.finish()
 
 
 if __name__ == "__main__":
