@@ -1182,16 +1182,18 @@ static void test_every_list_pages_through_tokens_in_order(void **state)
              &coalition__v1__list_programs_response__descriptor, &st);
         IT_EXPECT_STATUS(st, INV, "page_token");
     }
-    /* Campaigns: 5, by start_time then id. */
+    /* Campaigns: 5, by start_time then id. The token is bound to active_at: one instant for
+     * every page (a clock tick between pages would be another listing). */
     token = "";
     seen = 0;
     const char *prev = "";
+    const int64_t active_at = (int64_t)time(NULL);
     for (int page = 0; page < 3; page++) {
         Coalition__V1__ListCampaignsRequest req = COALITION__V1__LIST_CAMPAIGNS_REQUEST__INIT;
         req.program_code = "pg-a";
         req.page_size = 2;
         req.page_token = (char *)token;
-        req.active_at = ts(&a, (int64_t)time(NULL));
+        req.active_at = ts(&a, active_at);
         Coalition__V1__ListCampaignsResponse *r =
             (void *)call(fuelco, &a, P("ListCampaigns"), &req.base,
                          &coalition__v1__list_campaigns_response__descriptor, &st);
