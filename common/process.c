@@ -236,7 +236,10 @@ out_tls:
 int co_process_main(const co_process_def *d, int argc, char **argv)
 {
     bool migrate = argc > 1 && strcmp(argv[1], "migrate") == 0;
-    if (migrate) {
+    bool command = !migrate && argc > 1 && d->command_name != NULL && d->command != NULL &&
+                   strcmp(argv[1], d->command_name) == 0;
+    if (migrate || command) {
+        migrate = true; /* parsed the same way: no listener is needed */
         argv[1] = argv[0];
         argv++;
         argc--;
@@ -252,6 +255,9 @@ int co_process_main(const co_process_def *d, int argc, char **argv)
         return 2;
     }
     co_log_init(d->name, cfg.log_level);
+    if (command) {
+        return d->command(&cfg, d->extra_base);
+    }
     if (migrate) {
         return run_migrate(d, &cfg);
     }

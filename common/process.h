@@ -63,10 +63,15 @@ typedef struct co_process_def {
     /* Runs before each handler with the state init returned; when NULL, co_caller_authorize
      * runs with the process configuration. */
     co_authorize_fn authorize;
+    /* An optional one-shot command: `<bin> <command_name> [flags]` parses the configuration
+     * like `migrate` and returns command()'s exit status. */
+    const char *command_name;
+    int (*command)(const co_process_config *cfg, void *extra);
 } co_process_def;
 
 /*
  * Runs the binary: `<bin> migrate [flags]` applies the schema's migrations and exits;
+ * `<bin> <command_name> [flags]` runs the definition's command and exits;
  * `<bin> [flags]` serves until SIGTERM or SIGINT, then stops gracefully and returns 0.
  * A bad configuration value returns 2 after naming the variable on stderr.
  */

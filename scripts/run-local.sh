@@ -8,7 +8,8 @@
 #
 # Everything lives under .run/ in the checkout: pki/ (development certificates), pg/ (the
 # PostgreSQL data folder), logs/ and pids/. Ports: gateway 50050 (mTLS), health 50150,
-# metrics 9150; partners 50051/50151/9151; accounts 50052/50152/9152; PostgreSQL 55432 (COALITION_PG_PORT).
+# metrics 9150; partners 50051/50151/9151; accounts 50052/50152/9152; points 50053/50153/9153;
+# PostgreSQL 55432 (COALITION_PG_PORT).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,6 +20,7 @@ PG_PORT="${COALITION_PG_PORT:-55432}"
 PROCS=(
     "partners 127.0.0.1:50051 127.0.0.1:50151 127.0.0.1:9151"
     "accounts 127.0.0.1:50052 127.0.0.1:50152 127.0.0.1:9152"
+    "points 127.0.0.1:50053 127.0.0.1:50153 127.0.0.1:9153"
     "gateway 127.0.0.1:50050 127.0.0.1:50150 127.0.0.1:9150"
 )
 

@@ -685,7 +685,7 @@ static long rss_kib(pid_t pid)
     return v;
 }
 
-static const char *const proc_names[H_NPROC] = {"partners", "accounts", "gateway"};
+static const char *const proc_names[H_NPROC] = {"partners", "accounts", "points", "gateway"};
 
 typedef struct gateway_result {
     scenario_result read, write;

@@ -179,38 +179,56 @@ static bool healthy(const char *addr)
 static void start_proc(h_stack *s, h_proc which, char *const *extra)
 {
     h_procinfo *p = &s->p[which];
-    char log[128];
-    snprintf(log, sizeof log, "%s-%s.log", s->dbname, p->name);
-    char *env[32];
-    int n = 0;
-    char b[10][600];
-    snprintf(b[0], sizeof b[0], "COALITION_LISTEN=%s", p->addr);
-    snprintf(b[1], sizeof b[1], "COALITION_HEALTH_LISTEN=%s", p->health);
-    snprintf(b[2], sizeof b[2], "COALITION_METRICS_LISTEN=%s", p->metrics);
-    snprintf(b[3], sizeof b[3], "COALITION_TLS_CERT=%s/service-%s.crt", s->pki, p->svc);
-    snprintf(b[4], sizeof b[4], "COALITION_TLS_KEY=%s/service-%s.key", s->pki, p->svc);
-    snprintf(b[5], sizeof b[5], "COALITION_TLS_CA=%s/ca.crt", s->pki);
-    snprintf(b[6], sizeof b[6], "COALITION_DATABASE_URL=%s", s->svc_url[which]);
-    snprintf(b[7], sizeof b[7], "COALITION_SHUTDOWN_GRACE_MS=5000");
-    for (int i = 0; i < 8; i++) {
-        env[n++] = b[i];
-    }
-    for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++) {
-        env[n++] = extra[i];
-    }
-    env[n] = NULL;
-    p->pid = spawn_with_env(need_env(p->bin_env), env, log, NULL);
-    long long until = h_now_ms() + 15000;
-    while (!healthy(p->health)) {
-        int st;
-        if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+    for (int attempt = 1;; attempt++) {
+        char log[128];
+        snprintf(log, sizeof log, "%s-%s.log", s->dbname, p->name);
+        char *env[32];
+        int n = 0;
+        char b[10][600];
+        snprintf(b[0], sizeof b[0], "COALITION_LISTEN=%s", p->addr);
+        snprintf(b[1], sizeof b[1], "COALITION_HEALTH_LISTEN=%s", p->health);
+        snprintf(b[2], sizeof b[2], "COALITION_METRICS_LISTEN=%s", p->metrics);
+        snprintf(b[3], sizeof b[3], "COALITION_TLS_CERT=%s/service-%s.crt", s->pki, p->svc);
+        snprintf(b[4], sizeof b[4], "COALITION_TLS_KEY=%s/service-%s.key", s->pki, p->svc);
+        snprintf(b[5], sizeof b[5], "COALITION_TLS_CA=%s/ca.crt", s->pki);
+        snprintf(b[6], sizeof b[6], "COALITION_DATABASE_URL=%s", s->svc_url[which]);
+        snprintf(b[7], sizeof b[7], "COALITION_SHUTDOWN_GRACE_MS=5000");
+        for (int i = 0; i < 8; i++) {
+            env[n++] = b[i];
+        }
+        for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++) {
+            env[n++] = extra[i];
+        }
+        env[n] = NULL;
+        p->pid = spawn_with_env(need_env(p->bin_env), env, log, NULL);
+        long long until = h_now_ms() + 15000;
+        bool exited = false;
+        while (!exited && !healthy(p->health)) {
+            int st;
+            if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+                exited = true;
+                break;
+            }
+            if (h_now_ms() > until) {
+                die("%s did not become healthy within 15 s; see %s", p->name, log);
+            }
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (!exited) {
+            return;
+        }
+        /* Free ports are found by binding to port 0 and closing: a test running in parallel may
+         * take one before the process binds it. Try other ports (its dependents start later). */
+        if (attempt == 3) {
             die("%s exited during start-up; see %s", p->name, log);
         }
-        if (h_now_ms() > until) {
-            die("%s did not become healthy within 15 s; see %s", p->name, log);
-        }
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
+        fprintf(stderr,
+                "harness: %s exited during start-up (attempt %d); retrying on other ports\n",
+                p->name, attempt);
+        snprintf(p->addr, sizeof p->addr, "127.0.0.1:%d", free_port());
+        snprintf(p->health, sizeof p->health, "127.0.0.1:%d", free_port());
+        snprintf(p->metrics, sizeof p->metrics, "127.0.0.1:%d", free_port());
     }
 }
 
@@ -252,12 +270,16 @@ h_stack *h_stack_start(const char *dbname)
         (h_procinfo){.name = "partners", .bin_env = "COALITION_PARTNERS_BIN", .svc = "partners"};
     s->p[H_ACCOUNTS] =
         (h_procinfo){.name = "accounts", .bin_env = "COALITION_ACCOUNTS_BIN", .svc = "accounts"};
+    s->p[H_POINTS] =
+        (h_procinfo){.name = "points", .bin_env = "COALITION_POINTS_BIN", .svc = "points"};
     s->p[H_GATEWAY] =
         (h_procinfo){.name = "gateway", .bin_env = "COALITION_GATEWAY_BIN", .svc = "gateway"};
     snprintf(s->svc_url[H_PARTNERS], sizeof s->svc_url[0],
              "postgresql://coalition_partners@127.0.0.1:%s/%s", port, dbname);
     snprintf(s->svc_url[H_ACCOUNTS], sizeof s->svc_url[0],
              "postgresql://coalition_accounts@127.0.0.1:%s/%s", port, dbname);
+    snprintf(s->svc_url[H_POINTS], sizeof s->svc_url[0],
+             "postgresql://coalition_points@127.0.0.1:%s/%s", port, dbname);
     snprintf(s->svc_url[H_GATEWAY], sizeof s->svc_url[0],
              "postgresql://coalition_gateway@127.0.0.1:%s/%s", port, dbname);
     for (int i = 0; i < H_NPROC; i++) {
@@ -270,7 +292,8 @@ h_stack *h_stack_start(const char *dbname)
         h_proc p;
         const char *bin_env;
     } migrations[] = {{H_PARTNERS, "COALITION_PARTNERS_BIN"},
-                      {H_ACCOUNTS, "COALITION_ACCOUNTS_BIN"}};
+                      {H_ACCOUNTS, "COALITION_ACCOUNTS_BIN"},
+                      {H_POINTS, "COALITION_POINTS_BIN"}};
     for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++) {
         char log[128];
         snprintf(log, sizeof log, "%s-migrate.log", s->dbname);
@@ -291,11 +314,17 @@ h_stack *h_stack_start(const char *dbname)
         NULL,
     };
     start_proc(s, H_ACCOUNTS, acct_env);
+    char *pts_env[] = {
+        fmt(s, "COALITION_PARTNERS_ADDR=%s", s->p[H_PARTNERS].addr),
+        fmt(s, "COALITION_ACCOUNTS_ADDR=%s", s->p[H_ACCOUNTS].addr),
+        NULL,
+    };
+    start_proc(s, H_POINTS, pts_env);
     char *gw_env[] = {
         fmt(s, "COALITION_PARTNERS_ADDR=%s", s->p[H_PARTNERS].addr),
         fmt(s, "COALITION_ACCOUNTS_ADDR=%s", s->p[H_ACCOUNTS].addr),
+        fmt(s, "COALITION_POINTS_ADDR=%s", s->p[H_POINTS].addr),
         /* Services not in this stack: closed ports, so calls to them are UNAVAILABLE. */
-        fmt(s, "COALITION_POINTS_ADDR=127.0.0.1:%d", free_port()),
         fmt(s, "COALITION_REFERRALS_ADDR=127.0.0.1:%d", free_port()),
         NULL,
     };

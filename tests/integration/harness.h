@@ -12,12 +12,12 @@
  * The harness reads its environment from variables that tests/CMakeLists.txt sets:
  * COALITION_TEST_PKI (dev PKI folder), COALITION_TEST_PG_DATADIR and COALITION_TEST_PG_PORT
  * (a private cluster started by the pg fixture), COALITION_TEST_SCRIPTS (scripts/),
- * COALITION_GATEWAY_BIN, COALITION_PARTNERS_BIN, COALITION_ACCOUNTS_BIN. Missing variables abort
+ * COALITION_GATEWAY_BIN, COALITION_PARTNERS_BIN, COALITION_ACCOUNTS_BIN, COALITION_POINTS_BIN. Missing variables abort
  * the test with a message: a test that cannot run fails.
  */
 
 /* Processes in start order: the gateway last, once every service it routes to answers. */
-typedef enum h_proc { H_PARTNERS = 0, H_ACCOUNTS, H_GATEWAY, H_NPROC } h_proc;
+typedef enum h_proc { H_PARTNERS = 0, H_ACCOUNTS, H_POINTS, H_GATEWAY, H_NPROC } h_proc;
 
 /* The master key the harness gives the accounts service (COALITION_ACCOUNTS_KEY). */
 #define H_ACCOUNTS_KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"

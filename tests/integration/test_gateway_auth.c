@@ -291,7 +291,6 @@ static void test_call_to_service_not_running_is_unavailable_without_internal_add
         const char *path;
         const char *service;
     } rows[] = {
-        {"/coalition.v1.Points/GetBalance", "points"},
         {"/coalition.v1.Referrals/GetReferralStats", "referrals"},
     };
     co_arena a;

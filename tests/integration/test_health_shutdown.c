@@ -26,13 +26,16 @@
 #include "harness.h"
 #include "itest.h"
 
-static const char *const proc_names[H_NPROC] = {
-    [H_PARTNERS] = "partners", [H_ACCOUNTS] = "accounts", [H_GATEWAY] = "gateway"};
+static const char *const proc_names[H_NPROC] = {[H_PARTNERS] = "partners",
+                                                [H_ACCOUNTS] = "accounts",
+                                                [H_POINTS] = "points",
+                                                [H_GATEWAY] = "gateway"};
 
 /* The services each process reports health for, besides "" (the whole process). */
 static const char *const partners_services[] = {"coalition.v1.Partners",
                                                 "coalition.internal.v1.Directory", NULL};
 static const char *const accounts_services[] = {"coalition.v1.Accounts", NULL};
+static const char *const points_services[] = {"coalition.v1.Points", NULL};
 static const char *const gateway_services[] = {"coalition.v1.Partners", "coalition.v1.Accounts",
                                                "coalition.v1.Points", "coalition.v1.Referrals",
                                                NULL};
@@ -129,6 +132,7 @@ static void test_health_check_serving_on_every_process_and_port(void **state)
     for (int p = 0; p < H_NPROC; p++) {
         const char *const *names = p == H_PARTNERS   ? partners_services
                                    : p == H_ACCOUNTS ? accounts_services
+                                   : p == H_POINTS   ? points_services
                                                      : gateway_services;
         co_client *clients[3] = {
             /* On the mTLS port Health/Check needs a valid certificate but no authorization. */
@@ -226,11 +230,13 @@ static void test_metrics_endpoint_counts_grpc_calls(void **state)
         if (resp == NULL) {
             fail_msg("%s: no answer from %s", proc_names[p], h_metrics_addr(f->s, (h_proc)p));
         }
-        /* GetPartner passes through the gateway to partners only. */
+        /* GetPartner passes through the gateway to partners only; points answers too, as it
+         * reads program configuration from partners (Directory), not GetPartner. */
         bool ok =
             http_status_is(resp, "200") && strstr(resp, "\r\n\r\n") != NULL &&
-            (p == H_ACCOUNTS || strstr(resp, "coalition_grpc_calls_total") != NULL) &&
-            (p == H_ACCOUNTS ||
+            (p == H_ACCOUNTS || p == H_POINTS ||
+             strstr(resp, "coalition_grpc_calls_total") != NULL) &&
+            (p == H_ACCOUNTS || p == H_POINTS ||
              (strstr(resp, "method=\"/coalition.v1.Partners/GetPartner\",code=\"OK\"") != NULL &&
               strstr(resp, "method=\"/coalition.v1.Partners/GetPartner\",code=\"NOT_FOUND\"") !=
                   NULL));

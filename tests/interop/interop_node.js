@@ -36,7 +36,8 @@ const HEALTH = env('COALITION_TEST_GATEWAY_HEALTH');
 const PKI = env('COALITION_TEST_PKI');
 
 const packageDefinition = protoLoader.loadSync(
-  ['coalition/v1/partners.proto', 'coalition/v1/points.proto', 'grpc/health/v1/health.proto'],
+  ['coalition/v1/partners.proto', 'coalition/v1/points.proto', 'coalition/v1/referrals.proto',
+   'grpc/health/v1/health.proto'],
   {
     includeDirs: [PROTO_DIR, '/usr/include', '/usr/share/grpc-proto'],
     keepCase: true,
@@ -96,6 +97,7 @@ function clientsFor(identity) {
   return {
     partners,
     points: new api.coalition.v1.Points(GATEWAY, creds, { channelOverride }),
+    referrals: new api.coalition.v1.Referrals(GATEWAY, creds, { channelOverride }),
     generic: new grpc.Client(GATEWAY, creds, { channelOverride }),
     close() { partners.close(); },
   };
@@ -335,13 +337,13 @@ async function main() {
   async function serviceDown() {
     for (const [who, c] of [['admin', admin], ['bakery', bakery]]) {
       const t0 = nowMs();
-      const got = await unary(c.points, 'GetBalance', { member: { member_id: 'm-interop' } },
+      const got = await unary(c.referrals, 'GetReferralStats', { program_code: 'interop-points' },
                               { timeoutMs: 200 });
       const took = (nowMs() - t0) / 1000;
-      checkStatus(`${who} Points/GetBalance, service down, 200 ms deadline`, got,
+      checkStatus(`${who} Referrals/GetReferralStats, service down, 200 ms deadline`, got,
                   [S.UNAVAILABLE, S.DEADLINE_EXCEEDED]);
-      check(`${who} Points/GetBalance returned within 2 s (${took.toFixed(3)} s)`, took < 2.0);
-      check(`${who} Points/GetBalance error names no internal address`,
+      check(`${who} Referrals/GetReferralStats returned within 2 s (${took.toFixed(3)} s)`, took < 2.0);
+      check(`${who} Referrals/GetReferralStats error names no internal address`,
             !String(got.details).includes('127.0.0.1') && !String(got.details).includes('ipv4:'),
             JSON.stringify(got.details));
     }

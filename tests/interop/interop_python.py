@@ -215,13 +215,13 @@ def main():
     def service_down():
         for who, c in (("admin", admin), ("bakery", bakery)):
             t0 = time.monotonic()
-            got = outcome(c.call, "coalition.v1.Points", "GetBalance",
-                          {"member": {"member_id": "m-interop"}}, timeout=0.2)
+            got = outcome(c.call, "coalition.v1.Referrals", "GetReferralStats",
+                          {"program_code": "interop-points"}, timeout=0.2)
             took = time.monotonic() - t0
-            t.status("%s Points/GetBalance, service down, 200 ms deadline" % who, got,
+            t.status("%s Referrals/GetReferralStats, service down, 200 ms deadline" % who, got,
                      (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED))
-            t.check("%s Points/GetBalance returned within 2 s (%.3f s)" % (who, took), took < 2.0)
-            t.check("%s Points/GetBalance error names no internal address" % who,
+            t.check("%s Referrals/GetReferralStats returned within 2 s (%.3f s)" % (who, took), took < 2.0)
+            t.check("%s Referrals/GetReferralStats error names no internal address" % who,
                     "127.0.0.1" not in got[2] and "ipv4:" not in got[2], repr(got[2]))
 
     for s in (health, before_registration, register, register_again, bakery_self,

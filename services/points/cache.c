@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Program configuration and member identities, cached so the hot path rarely leaves the
+ * process: a program is refreshed by version at most every refresh_ms (a stale copy is served
+ * while one caller refreshes), a member lookup is trusted for ttl_ms. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "coalition/v1/accounts.pb-c.h"
+#include "log.h"
+#include "pb.h"
+#include "pts.h"
+
+#define PROG_SLOTS   1024
+#define MEMBER_SLOTS 8192
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t fnv1a(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ s[i]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* --- programs --- */
+
+typedef struct prog_slot {
+    char code[64];
+    pts_prog *cur;
+    int64_t checked_ms;
+    bool refreshing;
+} prog_slot;
+
+struct pts_progs {
+    pthread_mutex_t mu;
+    co_client *partners;
+    int64_t refresh_ms;
+    prog_slot slots[PROG_SLOTS];
+};
+
+pts_progs *pts_progs_new(co_client *partners, int64_t refresh_ms)
+{
+    pts_progs *c = calloc(1, sizeof *c);
+    if (c != NULL) {
+        pthread_mutex_init(&c->mu, NULL);
+        c->partners = partners;
+        c->refresh_ms = refresh_ms;
+    }
+    return c;
+}
+
+void pts_prog_unref(pts_prog *p)
+{
+    if (p != NULL && atomic_fetch_sub(&p->refs, 1) == 1) {
+        protobuf_c_message_free_unpacked(&p->snap->base, NULL);
+        free(p);
+    }
+}
+
+void pts_progs_free(pts_progs *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < PROG_SLOTS; i++) {
+        pts_prog_unref(c->slots[i].cur);
+    }
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* The slot of code: its own, or the first free one on its probe sequence; NULL when full. */
+static prog_slot *prog_slot_of(pts_progs *c, const char *code)
+{
+    size_t h = (size_t)fnv1a(code, strlen(code));
+    for (size_t i = 0; i < PROG_SLOTS; i++) {
+        prog_slot *s = &c->slots[(h + i) % PROG_SLOTS];
+        if (s->code[0] == '\0' || strcmp(s->code, code) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* Copies an arena-decoded snapshot into malloc'd memory that outlives the call. */
+static pts_prog *prog_own(const Coalition__Internal__V1__GetProgramSnapshotResponse *r, co_arena *a)
+{
+    size_t len;
+    uint8_t *bytes = co_pb_pack(&r->base, a, &len);
+    if (bytes == NULL) {
+        return NULL;
+    }
+    Coalition__Internal__V1__GetProgramSnapshotResponse *own =
+        coalition__internal__v1__get_program_snapshot_response__unpack(NULL, len, bytes);
+    if (own == NULL || own->program == NULL) {
+        if (own != NULL) {
+            protobuf_c_message_free_unpacked(&own->base, NULL);
+        }
+        return NULL;
+    }
+    pts_prog *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        protobuf_c_message_free_unpacked(&own->base, NULL);
+        return NULL;
+    }
+    atomic_init(&p->refs, 1);
+    p->version = own->version;
+    p->snap = own;
+    p->p = own->program;
+    return p;
+}
+
+co_err pts_progs_get(pts_progs *c, const char *code, int64_t timeout_ms, pts_prog **out, char *why,
+                     size_t whylen)
+{
+    if (strlen(code) >= sizeof c->slots[0].code) {
+        snprintf(why, whylen, "program \"%s\" not found", code);
+        return CO_ERR_NOT_FOUND;
+    }
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&c->mu);
+    prog_slot *s = prog_slot_of(c, code);
+    pts_prog *cached = NULL;
+    if (s != NULL && s->cur != NULL) {
+        cached = s->cur;
+        if (now - s->checked_ms < c->refresh_ms || s->refreshing) {
+            atomic_fetch_add(&cached->refs, 1);
+            pthread_mutex_unlock(&c->mu);
+            *out = cached;
+            return CO_OK;
+        }
+        s->refreshing = true;
+    }
+    int64_t known = cached != NULL ? cached->version : 0;
+    pthread_mutex_unlock(&c->mu);
+
+    co_arena a;
+    co_arena_init(&a, 64u << 20);
+    Coalition__Internal__V1__GetProgramSnapshotRequest req =
+        COALITION__INTERNAL__V1__GET_PROGRAM_SNAPSHOT_REQUEST__INIT;
+    req.code = (char *)code;
+    req.known_version = known;
+    const co_client_md md = {CO_MD_ROLE, "service"};
+    ProtobufCMessage *resp = NULL;
+    co_client_status st;
+    co_err e = co_client_unary(c->partners, "/coalition.internal.v1.Directory/GetProgramSnapshot",
+                               &req.base,
+                               &coalition__internal__v1__get_program_snapshot_response__descriptor,
+                               &md, 1, timeout_ms < 5000 ? timeout_ms : 5000, true, &a, &resp, &st);
+    pts_prog *fresh = NULL;
+    bool unchanged = false;
+    if (e == CO_OK) {
+        const Coalition__Internal__V1__GetProgramSnapshotResponse *r = (const void *)resp;
+        unchanged = r->unchanged && cached != NULL;
+        if (!unchanged && (fresh = prog_own(r, &a)) == NULL) {
+            e = CO_ERR_NOMEM;
+        }
+    }
+    co_arena_release(&a);
+
+    pthread_mutex_lock(&c->mu);
+    if (s == NULL) {
+        s = prog_slot_of(c, code);
+    }
+    if (s != NULL) {
+        s->refreshing = false;
+    }
+    if (e == CO_OK && fresh != NULL && s != NULL) {
+        if (s->cur == NULL || s->cur->version <= fresh->version) {
+            snprintf(s->code, sizeof s->code, "%s", code);
+            pts_prog *old = s->cur;
+            s->cur = fresh;
+            atomic_fetch_add(&fresh->refs, 1); /* the slot's and the caller's */
+            s->checked_ms = now;
+            pthread_mutex_unlock(&c->mu);
+            pts_prog_unref(old);
+            *out = fresh;
+            return CO_OK;
+        }
+    }
+    if (e == CO_OK && s != NULL && s->cur != NULL) {
+        if (unchanged) {
+            s->checked_ms = now;
+        }
+        pts_prog *p = s->cur;
+        atomic_fetch_add(&p->refs, 1);
+        pthread_mutex_unlock(&c->mu);
+        pts_prog_unref(fresh);
+        *out = p;
+        return CO_OK;
+    }
+    if (e != CO_OK && e != CO_ERR_NOT_FOUND && s != NULL && s->cur != NULL) {
+        /* The partners service is away: keep serving the version we have. */
+        pts_prog *p = s->cur;
+        atomic_fetch_add(&p->refs, 1);
+        pthread_mutex_unlock(&c->mu);
+        co_log(CO_LOG_WARN, "serving a cached program: partners service unavailable", "{s:s, s:s}",
+               "program", code, "status", co_err_name(e));
+        *out = p;
+        return CO_OK;
+    }
+    pthread_mutex_unlock(&c->mu);
+    pts_prog_unref(fresh);
+    if (e == CO_ERR_NOT_FOUND) {
+        snprintf(why, whylen, "program \"%s\" not found", code);
+        return CO_ERR_NOT_FOUND;
+    }
+    if (e == CO_OK) {
+        snprintf(why, whylen, "program cache full");
+        return CO_ERR_RESOURCE_EXHAUSTED;
+    }
+    snprintf(why, whylen, "partners service unavailable: could not read program \"%s\"", code);
+    return e == CO_ERR_DEADLINE_EXCEEDED ? e : CO_ERR_UNAVAILABLE;
+}
+
+const Coalition__V1__Participation *pts_prog_participation(const pts_prog *p,
+                                                           const char *partner_id)
+{
+    for (size_t i = 0; i < p->snap->n_participations; i++) {
+        if (strcmp(p->snap->participations[i]->partner_id, partner_id) == 0) {
+            return p->snap->participations[i];
+        }
+    }
+    return NULL;
+}
+
+/* --- members --- */
+
+typedef struct member_slot {
+    uint8_t key[32];
+    bool used;
+    int64_t expires_ms;
+    pts_member m;
+} member_slot;
+
+struct pts_members {
+    pthread_mutex_t mu;
+    co_client *accounts;
+    int64_t ttl_ms;
+    member_slot slots[MEMBER_SLOTS];
+};
+
+pts_members *pts_members_new(co_client *accounts, int64_t ttl_ms)
+{
+    pts_members *c = calloc(1, sizeof *c);
+    if (c != NULL) {
+        pthread_mutex_init(&c->mu, NULL);
+        c->accounts = accounts;
+        c->ttl_ms = ttl_ms;
+    }
+    return c;
+}
+
+void pts_members_free(pts_members *c)
+{
+    if (c != NULL) {
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+    }
+}
+
+/* The cache key of a reference: a hash, so no identifier sits in memory in the clear. */
+static void ref_key(const Coalition__V1__MemberRef *ref, uint8_t out[32])
+{
+    const char *v = "";
+    switch (ref->ref_case) {
+    case COALITION__V1__MEMBER_REF__REF_MEMBER_ID:
+        v = ref->member_id;
+        break;
+    case COALITION__V1__MEMBER_REF__REF_CARD_NUMBER:
+        v = ref->card_number;
+        break;
+    case COALITION__V1__MEMBER_REF__REF_PHONE:
+        v = ref->phone;
+        break;
+    case COALITION__V1__MEMBER_REF__REF_EMAIL:
+        v = ref->email;
+        break;
+    case COALITION__V1__MEMBER_REF__REF_QR_TOKEN:
+        v = ref->qr_token;
+        break;
+    default:
+        break;
+    }
+    size_t n = strlen(v);
+    unsigned char buf[512];
+    buf[0] = (unsigned char)ref->ref_case;
+    if (n > sizeof buf - 1) {
+        n = sizeof buf - 1; /* identifiers are far shorter; accounts refuses longer ones */
+    }
+    memcpy(buf + 1, v, n);
+    SHA256(buf, n + 1, out);
+}
+
+static int64_t ts_us(const Google__Protobuf__Timestamp *t)
+{
+    return t == NULL ? 0 : t->seconds * 1000000 + t->nanos / 1000;
+}
+
+co_err pts_members_resolve(pts_members *c, const Coalition__V1__MemberRef *ref, int64_t timeout_ms,
+                           pts_member *out, char *why, size_t whylen)
+{
+    uint8_t key[32];
+    ref_key(ref, key);
+    size_t slot = (size_t)fnv1a(key, sizeof key) % MEMBER_SLOTS;
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&c->mu);
+    member_slot *s = &c->slots[slot];
+    if (s->used && s->expires_ms > now && memcmp(s->key, key, sizeof key) == 0) {
+        *out = s->m;
+        pthread_mutex_unlock(&c->mu);
+        return CO_OK;
+    }
+    pthread_mutex_unlock(&c->mu);
+
+    co_arena a;
+    co_arena_init(&a, 1u << 20);
+    Coalition__V1__GetMemberRequest req = COALITION__V1__GET_MEMBER_REQUEST__INIT;
+    req.member = (Coalition__V1__MemberRef *)ref;
+    const co_client_md md = {CO_MD_ROLE, "service"};
+    ProtobufCMessage *resp = NULL;
+    co_client_status st;
+    co_err e = co_client_unary(c->accounts, "/coalition.v1.Accounts/GetMember", &req.base,
+                               &coalition__v1__get_member_response__descriptor, &md, 1,
+                               timeout_ms < 5000 ? timeout_ms : 5000, true, &a, &resp, &st);
+    if (e == CO_ERR_NOT_FOUND) {
+        co_arena_release(&a);
+        snprintf(why, whylen, "member not found");
+        return e;
+    }
+    if (e == CO_ERR_INVALID_ARGUMENT) {
+        snprintf(why, whylen, "%s", st.details);
+        co_arena_release(&a);
+        return e;
+    }
+    if (e != CO_OK) {
+        co_arena_release(&a);
+        snprintf(why, whylen, "accounts service unavailable: could not find the member");
+        return e == CO_ERR_DEADLINE_EXCEEDED ? e : CO_ERR_UNAVAILABLE;
+    }
+    const Coalition__V1__GetMemberResponse *r = (const void *)resp;
+    pts_member m;
+    memset(&m, 0, sizeof m);
+    if (r->member == NULL || strlen(r->member->member_id) >= sizeof m.member_id) {
+        co_arena_release(&a);
+        snprintf(why, whylen, "accounts service returned no member");
+        return CO_ERR_UNAVAILABLE;
+    }
+    snprintf(m.member_id, sizeof m.member_id, "%s", r->member->member_id);
+    m.erased = r->member->status == COALITION__V1__MEMBER_STATUS__MEMBER_STATUS_ERASED;
+    if (r->member->birth_date != NULL && r->member->birth_date->month > 0) {
+        m.has_birth = true;
+        m.birth_month = r->member->birth_date->month;
+        m.birth_day = r->member->birth_date->day;
+    }
+    for (size_t i = 0; i < r->n_active_memberships && m.nplans < 8; i++) {
+        const Coalition__V1__Membership *ms = r->active_memberships[i];
+        if (strlen(ms->plan_id) < sizeof m.plans[0].plan_id) {
+            snprintf(m.plans[m.nplans].plan_id, sizeof m.plans[0].plan_id, "%s", ms->plan_id);
+            m.plans[m.nplans].end_us = ts_us(ms->end_time);
+            m.nplans++;
+        }
+    }
+    co_arena_release(&a);
+    pthread_mutex_lock(&c->mu);
+    memcpy(s->key, key, sizeof key);
+    s->used = true;
+    s->expires_ms = now + c->ttl_ms;
+    s->m = m;
+    pthread_mutex_unlock(&c->mu);
+    *out = m;
+    return CO_OK;
+}

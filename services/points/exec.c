@@ -1,0 +1,2585 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The batch executor: every mutation of the ledger runs here, many per database transaction.
+ *
+ * Handlers queue operations; one executor thread takes everything queued (up to max_batch)
+ * and runs it as one transaction: claim the idempotency keys, lock the hold rows, the hash-chain
+ * heads and the accounts (each class in one global order: hold id, program code, account id),
+ * load members and lots, apply every operation in C against the locked state (an operation that
+ * fails is recorded as failed and changes nothing), then write the transfers, lots, takes,
+ * holds, settlement events and the netted account balances (a guarded UPDATE refuses an
+ * overdraft in the database itself), record each outcome under its key, and COMMIT. Callers are
+ * answered only after the commit. While one batch commits the next one gathers, so batches grow
+ * with load. If a whole batch fails for a reason that is not an operation's own (a database
+ * error), each operation is run again alone, so one bad request cannot fail the others.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coalition/v1/points.pb-c.h"
+#include "api.h"
+#include "earn.h"
+#include "int64.h"
+#include "ledger.h"
+#include "log.h"
+#include "pb.h"
+#include "pts.h"
+
+#define KIND(k) COALITION__V1__TRANSFER_KIND__TRANSFER_KIND_##k
+
+enum { AK_MEMBER = 1, AK_HOLD, AK_ISSUANCE, AK_REDEMPTION, AK_EXPIRY, AK_EXCHANGE, AK_ADJUST };
+
+/* ------------------------------------------------------------------------------------------ */
+/* PostgreSQL array literals */
+
+typedef struct arr {
+    char *p;
+    size_t len, cap;
+    size_t n;
+    bool oom;
+} arr;
+
+static void arr_put(arr *a, const char *s, size_t n)
+{
+    if (a->oom) {
+        return;
+    }
+    if (a->len + n + 2 > a->cap) {
+        size_t cap = a->cap == 0 ? 256 : a->cap;
+        while (a->len + n + 2 > cap) {
+            cap *= 2;
+        }
+        char *p = realloc(a->p, cap);
+        if (p == NULL) {
+            a->oom = true;
+            return;
+        }
+        a->p = p;
+        a->cap = cap;
+    }
+    memcpy(a->p + a->len, s, n);
+    a->len += n;
+    a->p[a->len] = '\0';
+}
+
+static void arr_begin(arr *a)
+{
+    a->len = 0;
+    a->n = 0;
+    a->oom = false;
+    arr_put(a, "{", 1);
+}
+
+static void arr_sep(arr *a)
+{
+    if (a->n++ > 0) {
+        arr_put(a, ",", 1);
+    }
+}
+
+static void arr_str(arr *a, const char *s)
+{
+    arr_sep(a);
+    if (s == NULL) {
+        arr_put(a, "NULL", 4);
+        return;
+    }
+    arr_put(a, "\"", 1);
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\') {
+            arr_put(a, "\\", 1);
+        }
+        arr_put(a, p, 1);
+    }
+    arr_put(a, "\"", 1);
+}
+
+static void arr_i64(arr *a, int64_t v)
+{
+    char b[24];
+    arr_sep(a);
+    arr_put(a, b, (size_t)snprintf(b, sizeof b, "%" PRId64, v));
+}
+
+static void arr_null(arr *a)
+{
+    arr_sep(a);
+    arr_put(a, "NULL", 4);
+}
+
+static void arr_opt(arr *a, bool set, int64_t v)
+{
+    if (set) {
+        arr_i64(a, v);
+    } else {
+        arr_null(a);
+    }
+}
+
+static void arr_hex(arr *a, const uint8_t *b, size_t n)
+{
+    char s[129];
+    pts_hex(b, n < 64 ? n : 64, s);
+    arr_str(a, s);
+}
+
+static const char *arr_end(arr *a)
+{
+    arr_put(a, "}", 1);
+    return a->oom ? NULL : a->p;
+}
+
+/* Parses "{1,2,3}" into at most max values. */
+static size_t parse_i64_array(const char *s, int64_t *out, size_t max)
+{
+    size_t n = 0;
+    if (*s == '{') {
+        s++;
+    }
+    while (*s != '\0' && *s != '}' && n < max) {
+        char *end;
+        out[n++] = strtoll(s, &end, 10);
+        s = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Batch state */
+
+typedef struct lotrow lotrow;
+
+typedef struct acct {
+    const char *program, *name, *member_id, *partner_id;
+    int kind;
+    bool guarded;
+    int64_t id;
+    int64_t balance, start;
+    bool neg_ok; /* a REVERSE in this batch may leave it negative */
+} acct;
+
+struct lotrow {
+    int64_t id; /* 0 until allocated for a new lot */
+    int64_t expires_us;
+    int64_t points, remaining, start_remaining;
+    bool is_new;
+    size_t xfer; /* new lots: the transfer that earned it */
+};
+
+typedef struct memrow {
+    const char *program, *member_id;
+    acct *ma, *ha;
+    bool exists, dirty;
+    int64_t first_earn_us; /* 0 = none */
+    int64_t lifetime;
+    const char *tier;
+    int64_t tier_since_us;
+    int64_t q_points, q_spend;
+    lotrow *lots;
+    size_t nlots, caplots;
+} memrow;
+
+typedef struct chain {
+    const char *program;
+    int64_t seq;
+    uint8_t hash[32];
+    bool exists;
+} chain;
+
+typedef struct xfer {
+    const char *program;
+    chain *ch;
+    int kind;
+    acct *debit, *credit;
+    int64_t points;
+    const char *partner_id, *request_id, *member_id;
+    int64_t balance_after;
+    int64_t corrects_id;
+    const char *hold_id;
+    size_t hold_ix; /* SIZE_MAX unless the transfer creates a hold */
+    bool has_purchase;
+    int64_t purchase;
+    const char *currency, *campaign_id, *reason;
+    int64_t version;
+    const char *const *meta;
+    size_t nmeta;
+    int64_t id, seq;
+    uint8_t hash[32];
+} xfer;
+
+typedef struct takerow {
+    size_t xfer;
+    memrow *m;
+    size_t lot;
+    int64_t points;
+    int64_t of_transfer; /* 0 = none */
+} takerow;
+
+typedef struct holdrow {
+    char hold_id[32];
+    const char *program, *member_id, *partner_id;
+    int64_t points, captured;
+    int status;
+    int64_t create_us, expire_us, close_us;
+    int64_t hold_transfer_id;
+    bool is_new, dirty;
+    size_t xfer; /* new: its HOLD transfer */
+    pts_take *takes;
+    size_t ntakes;
+} holdrow;
+
+typedef struct eventrow {
+    int kind;
+    const char *program, *payer, *payee, *currency;
+    int64_t points, unit;
+    size_t xfer;
+    int64_t id;
+} eventrow;
+
+typedef struct batch {
+    pts_op **ops;
+    size_t n;
+    co_arena a;
+    acct **accts;
+    size_t naccts, capaccts;
+    memrow **mems;
+    size_t nmems;
+    chain **chains;
+    size_t nchains;
+    xfer *x;
+    size_t nx, capx;
+    takerow *t;
+    size_t nt, capt;
+    holdrow **holds;
+    size_t nholds;
+    eventrow *ev;
+    size_t nev, capev;
+    /* per op: live (to be applied), its weekday, its transfers [x0, x1) */
+    bool *live;
+    int *weekday;
+    size_t *x0, *x1;
+    int *tier_changed;
+    pts_earn_out *earn;
+    memrow **opm;
+    holdrow **oph;
+    int64_t *opval;
+    arr cols[24];
+} batch;
+
+struct pts_exec {
+    co_pg_pool *pool;
+    int max_batch;
+    int64_t tx_timeout_ms;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pts_op *head, *tail;
+    bool stop;
+    pthread_t thread;
+};
+
+static void *grow(co_arena *a, void *p, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap) {
+        return p;
+    }
+    size_t nc = *cap == 0 ? 16 : *cap * 2;
+    void *q = co_arena_calloc(a, nc, size);
+    if (q != NULL && p != NULL) {
+        memcpy(q, p, *cap * size);
+    }
+    *cap = nc;
+    return q;
+}
+
+static acct *acct_get(batch *b, const char *program, int kind, const char *who)
+{
+    const char *prefix = kind == AK_MEMBER       ? "member:"
+                         : kind == AK_HOLD       ? "hold:"
+                         : kind == AK_ISSUANCE   ? "issuance:"
+                         : kind == AK_REDEMPTION ? "redemption:"
+                                                 : "";
+    const char *bare = kind == AK_EXPIRY     ? "expiry"
+                       : kind == AK_EXCHANGE ? "exchange"
+                       : kind == AK_ADJUST   ? "adjustment"
+                                             : NULL;
+    char name[160];
+    snprintf(name, sizeof name, "%s%s", bare != NULL ? bare : prefix, bare != NULL ? "" : who);
+    for (size_t i = 0; i < b->naccts; i++) {
+        if (strcmp(b->accts[i]->program, program) == 0 && strcmp(b->accts[i]->name, name) == 0) {
+            return b->accts[i];
+        }
+    }
+    b->accts = grow(&b->a, b->accts, &b->capaccts, b->naccts, sizeof *b->accts);
+    acct *ac = co_arena_calloc(&b->a, 1, sizeof *ac);
+    if (b->accts == NULL || ac == NULL) {
+        return NULL;
+    }
+    ac->program = program;
+    ac->name = co_arena_strdup(&b->a, name);
+    ac->kind = kind;
+    ac->member_id = kind == AK_MEMBER || kind == AK_HOLD ? who : NULL;
+    ac->partner_id = kind == AK_ISSUANCE || kind == AK_REDEMPTION ? who : NULL;
+    b->accts[b->naccts++] = ac;
+    return ac;
+}
+
+static chain *chain_get(batch *b, const char *program)
+{
+    for (size_t i = 0; i < b->nchains; i++) {
+        if (strcmp(b->chains[i]->program, program) == 0) {
+            return b->chains[i];
+        }
+    }
+    chain *c = co_arena_calloc(&b->a, 1, sizeof *c);
+    if (c != NULL) {
+        c->program = program;
+        b->chains[b->nchains++] = c;
+    }
+    return c;
+}
+
+static memrow *mem_get(batch *b, const char *program, const char *member_id)
+{
+    for (size_t i = 0; i < b->nmems; i++) {
+        if (strcmp(b->mems[i]->program, program) == 0 &&
+            strcmp(b->mems[i]->member_id, member_id) == 0) {
+            return b->mems[i];
+        }
+    }
+    memrow *m = co_arena_calloc(&b->a, 1, sizeof *m);
+    if (m == NULL) {
+        return NULL;
+    }
+    m->program = program;
+    m->member_id = member_id;
+    m->tier = "";
+    m->ma = acct_get(b, program, AK_MEMBER, member_id);
+    m->ha = acct_get(b, program, AK_HOLD, member_id);
+    if (m->ma == NULL || m->ha == NULL) {
+        return NULL;
+    }
+    b->mems[b->nmems++] = m;
+    return m;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static const Coalition__V1__Program *prog_of(const pts_op *op)
+{
+    return op->prog->p;
+}
+
+static bool is_prepaid(const Coalition__V1__Program *p)
+{
+    return p->issuing_mode == COALITION__V1__ISSUING_MODE__ISSUING_MODE_PREPAID;
+}
+
+/* The program an operation works on ("" before its hold is known). */
+static const char *op_program(const pts_op *op)
+{
+    return prog_of(op)->code;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Recording outcomes */
+
+static void op_fail(pts_op *op, co_err e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void op_fail(pts_op *op, co_err e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(op->message, sizeof op->message, fmt, ap);
+    va_end(ap);
+    op->err = e;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Loading (inside the transaction) */
+
+static co_err q(co_pg_conn *c, const char *name, const char *sql, int n, const char *const *v,
+                PGresult **out)
+{
+    PGresult *r = NULL;
+    co_err e = co_pg_exec(c, pts_stmt(name, sql, n), v, NULL, NULL, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    if (out != NULL) {
+        *out = r;
+    } else {
+        PQclear(r);
+    }
+    return CO_OK;
+}
+
+static int64_t i64(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* Runs the statement with the arrays as its parameters, in order. */
+static co_err query_arrays(co_pg_conn *c, const char *name, const char *sql, arr *const *cols,
+                           int n, PGresult **out)
+{
+    const char *v[24];
+    for (int k = 0; k < n; k++) {
+        if ((v[k] = arr_end(cols[k])) == NULL) {
+            return CO_ERR_NOMEM;
+        }
+    }
+    return q(c, name, sql, n, v, out);
+}
+
+static co_err claim_keys(co_pg_conn *c, batch *b)
+{
+    arr *ca = &b->cols[0], *ra = &b->cols[1], *ma = &b->cols[2], *ha = &b->cols[3];
+    arr_begin(ca);
+    arr_begin(ra);
+    arr_begin(ma);
+    arr_begin(ha);
+    size_t nk = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        pts_op *op = b->ops[i];
+        if (op->request_id == NULL || op->request_id[0] == '\0') {
+            continue; /* timer work: not keyed */
+        }
+        arr_str(ca, op->caller);
+        arr_str(ra, op->request_id);
+        arr_str(ma, op->method);
+        arr_hex(ha, op->hash, 32);
+        nk++;
+        b->live[i] = false;
+    }
+    if (nk == 0) {
+        return CO_OK;
+    }
+    PGresult *r;
+    co_err e = query_arrays(
+        c, "pts_claim",
+        "INSERT INTO points.idempotency (caller, request_id, method, request_hash, status)"
+        " SELECT c, r, m, decode(h, 'hex'), -1 FROM unnest($1::text[], $2::text[],"
+        " $3::text[], $4::text[]) AS u(c, r, m, h) ON CONFLICT DO NOTHING"
+        " RETURNING caller, request_id",
+        (arr *[]){ca, ra, ma, ha}, 4, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    for (int row = 0; row < PQntuples(r); row++) {
+        for (size_t i = 0; i < b->n; i++) {
+            pts_op *op = b->ops[i];
+            if (op->request_id != NULL && strcmp(op->caller, PQgetvalue(r, row, 0)) == 0 &&
+                strcmp(op->request_id, PQgetvalue(r, row, 1)) == 0) {
+                b->live[i] = true;
+            }
+        }
+    }
+    size_t claimed = (size_t)PQntuples(r);
+    PQclear(r);
+    if (claimed == nk) {
+        return CO_OK;
+    }
+    /* Repeats of committed requests: replay their outcome, or refuse other content. */
+    arr_begin(ca);
+    arr_begin(ra);
+    for (size_t i = 0; i < b->n; i++) {
+        pts_op *op = b->ops[i];
+        if (!b->live[i] && op->request_id != NULL && op->request_id[0] != '\0') {
+            arr_str(ca, op->caller);
+            arr_str(ra, op->request_id);
+        }
+    }
+    const char *v2[2] = {arr_end(ca), arr_end(ra)};
+    if (v2[0] == NULL || v2[1] == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    e = q(
+        c, "pts_prior",
+        "SELECT i.caller, i.request_id, i.method, encode(i.request_hash, 'hex'), i.status,"
+        " coalesce(i.message, ''), encode(i.response, 'hex') FROM points.idempotency i"
+        " JOIN unnest($1::text[], $2::text[]) AS u(c, r) ON i.caller = u.c AND i.request_id = u.r",
+        2, v2, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        pts_op *op = b->ops[i];
+        if (b->live[i] || op->request_id == NULL || op->request_id[0] == '\0') {
+            continue;
+        }
+        int found = -1;
+        for (int row = 0; row < PQntuples(r); row++) {
+            if (strcmp(op->caller, PQgetvalue(r, row, 0)) == 0 &&
+                strcmp(op->request_id, PQgetvalue(r, row, 1)) == 0) {
+                found = row;
+            }
+        }
+        if (found < 0) {
+            PQclear(r);
+            return CO_ERR_RETRY; /* the claimant rolled back meanwhile */
+        }
+        char hex[65];
+        pts_hex(op->hash, 32, hex);
+        if (strcmp(PQgetvalue(r, found, 2), op->method) != 0 ||
+            strcmp(PQgetvalue(r, found, 3), hex) != 0) {
+            op_fail(op, CO_ERR_ALREADY_EXISTS,
+                    "request_id \"%s\" was already used with different content", op->request_id);
+            continue;
+        }
+        long status = strtol(PQgetvalue(r, found, 4), NULL, 10);
+        if (status < 0) {
+            PQclear(r);
+            return CO_ERR_RETRY;
+        }
+        if (status == GRPC_STATUS_OK) {
+            const char *rh = PQgetvalue(r, found, 6);
+            size_t len = strlen(rh) / 2;
+            op->resp = malloc(len == 0 ? 1 : len);
+            if (op->resp == NULL) {
+                PQclear(r);
+                return CO_ERR_NOMEM;
+            }
+            op->resp_len = pts_unhex(rh, op->resp, len);
+            op->err = CO_OK;
+        } else {
+            op->err = co_err_from_grpc((grpc_status_code)status);
+            snprintf(op->message, sizeof op->message, "%s", PQgetvalue(r, found, 5));
+        }
+    }
+    PQclear(r);
+    return CO_OK;
+}
+
+static co_err load_holds(co_pg_conn *c, batch *b)
+{
+    arr *ha = &b->cols[0];
+    arr_begin(ha);
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        pts_op *op = b->ops[i];
+        if (b->live[i] && (op->kind == PTS_OP_CAPTURE || op->kind == PTS_OP_VOID)) {
+            arr_str(ha, op->hold_id);
+            n++;
+        }
+    }
+    if (n == 0) {
+        return CO_OK;
+    }
+    PGresult *r;
+    co_err e = query_arrays(
+        c, "pts_holds",
+        "SELECT hold_id, program, member_id, partner_id, points, captured_points, status,"
+        " (extract(epoch FROM create_time) * 1000000)::bigint,"
+        " (extract(epoch FROM expire_time) * 1000000)::bigint, hold_transfer_id"
+        " FROM points.holds WHERE hold_id = ANY($1::text[]) ORDER BY hold_id FOR UPDATE",
+        (arr *[]){ha}, 1, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    b->holds = co_arena_calloc(&b->a, (size_t)PQntuples(r) + b->n + 1, sizeof *b->holds);
+    if (b->holds == NULL) {
+        PQclear(r);
+        return CO_ERR_NOMEM;
+    }
+    arr_begin(ha);
+    for (int row = 0; row < PQntuples(r); row++) {
+        holdrow *h = co_arena_calloc(&b->a, 1, sizeof *h);
+        if (h == NULL) {
+            PQclear(r);
+            return CO_ERR_NOMEM;
+        }
+        snprintf(h->hold_id, sizeof h->hold_id, "%s", PQgetvalue(r, row, 0));
+        h->program = co_arena_strdup(&b->a, PQgetvalue(r, row, 1));
+        h->member_id = co_arena_strdup(&b->a, PQgetvalue(r, row, 2));
+        h->partner_id = co_arena_strdup(&b->a, PQgetvalue(r, row, 3));
+        h->points = i64(r, row, 4);
+        h->captured = i64(r, row, 5);
+        h->status = (int)i64(r, row, 6);
+        h->create_us = i64(r, row, 7);
+        h->expire_us = i64(r, row, 8);
+        h->hold_transfer_id = i64(r, row, 9);
+        h->xfer = SIZE_MAX;
+        b->holds[b->nholds++] = h;
+        arr_i64(ha, h->hold_transfer_id);
+    }
+    PQclear(r);
+    for (size_t i = 0; i < b->n; i++) {
+        pts_op *op = b->ops[i];
+        if (!b->live[i] || (op->kind != PTS_OP_CAPTURE && op->kind != PTS_OP_VOID)) {
+            continue;
+        }
+        for (size_t k = 0; k < b->nholds; k++) {
+            if (strcmp(b->holds[k]->hold_id, op->hold_id) == 0) {
+                b->oph[i] = b->holds[k];
+            }
+        }
+        if (b->oph[i] == NULL || strcmp(b->oph[i]->program, op_program(op)) != 0) {
+            op_fail(op, CO_ERR_NOT_FOUND, "hold \"%s\" not found", op->hold_id);
+            b->live[i] = false;
+        }
+    }
+    /* What each hold took from the member's lots: what a void gives back. */
+    e = query_arrays(
+        c, "pts_hold_takes",
+        "SELECT transfer_id, lot_id, points FROM points.takes"
+        " WHERE transfer_id = ANY($1::bigint[]) AND points > 0 ORDER BY transfer_id, lot_id",
+        (arr *[]){ha}, 1, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    for (size_t k = 0; k < b->nholds; k++) {
+        holdrow *h = b->holds[k];
+        h->takes = co_arena_calloc(&b->a, (size_t)PQntuples(r) + 1, sizeof *h->takes);
+        if (h->takes == NULL) {
+            PQclear(r);
+            return CO_ERR_NOMEM;
+        }
+        for (int row = 0; row < PQntuples(r); row++) {
+            if (i64(r, row, 0) == h->hold_transfer_id) {
+                h->takes[h->ntakes].lot_id = i64(r, row, 1);
+                h->takes[h->ntakes].points = i64(r, row, 2);
+                h->ntakes++;
+            }
+        }
+    }
+    PQclear(r);
+    return CO_OK;
+}
+
+/* Collects the accounts and members each live operation touches. */
+static co_err collect(batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        pts_op *op = b->ops[i];
+        if (!b->live[i]) {
+            continue;
+        }
+        const Coalition__V1__Program *p = prog_of(op);
+        if (chain_get(b, p->code) == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        const char *mid = op->member.member_id;
+        if (op->kind == PTS_OP_CAPTURE || op->kind == PTS_OP_VOID) {
+            mid = b->oph[i]->member_id;
+        }
+        if (op->kind != PTS_OP_FUND && (b->opm[i] = mem_get(b, p->code, mid)) == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        acct *ok = (acct *)1;
+        switch (op->kind) {
+        case PTS_OP_EARN:
+            ok = acct_get(b, p->code, AK_ISSUANCE, op->caller);
+            ok = ok != NULL ? acct_get(b, p->code, AK_ISSUANCE, p->owner_partner_id) : NULL;
+            break;
+        case PTS_OP_CREDIT:
+            ok = op->credit_kind == KIND(ADJUST) ? acct_get(b, p->code, AK_ADJUST, NULL)
+                                                 : acct_get(b, p->code, AK_ISSUANCE, op->caller);
+            break;
+        case PTS_OP_REDEEM:
+            if (!op->hold) {
+                ok = acct_get(b, p->code, AK_REDEMPTION, op->caller);
+            }
+            break;
+        case PTS_OP_CAPTURE:
+            ok = acct_get(b, p->code, AK_REDEMPTION, b->oph[i]->partner_id);
+            break;
+        case PTS_OP_VOID:
+            break;
+        case PTS_OP_FUND:
+            ok = acct_get(b, p->code, AK_ADJUST, NULL);
+            ok = ok != NULL ? acct_get(b, p->code, AK_ISSUANCE, op->fund_partner_id) : NULL;
+            break;
+        }
+        if (ok == NULL) {
+            return CO_ERR_NOMEM;
+        }
+    }
+    /* Guards: member accounts, and issuance accounts of prepaid non-owners. */
+    for (size_t k = 0; k < b->naccts; k++) {
+        acct *ac = b->accts[k];
+        ac->guarded = ac->kind == AK_MEMBER || ac->kind == AK_HOLD;
+        if (ac->kind == AK_ISSUANCE) {
+            for (size_t i = 0; i < b->n; i++) {
+                const Coalition__V1__Program *p = prog_of(b->ops[i]);
+                if (strcmp(p->code, ac->program) == 0) {
+                    ac->guarded = is_prepaid(p) && strcmp(ac->partner_id, p->owner_partner_id) != 0;
+                    break;
+                }
+            }
+        }
+    }
+    return CO_OK;
+}
+
+static int cmp_chain(const void *x, const void *y)
+{
+    return strcmp((*(chain *const *)x)->program, (*(chain *const *)y)->program);
+}
+
+static co_err lock_chains(co_pg_conn *c, batch *b)
+{
+    if (b->nchains == 0) {
+        return CO_OK;
+    }
+    qsort(b->chains, b->nchains, sizeof *b->chains, cmp_chain);
+    arr *pa = &b->cols[0];
+    for (int pass = 0; pass < 2; pass++) {
+        arr_begin(pa);
+        for (size_t i = 0; i < b->nchains; i++) {
+            arr_str(pa, b->chains[i]->program);
+        }
+        PGresult *r;
+        co_err e = query_arrays(c, "pts_lock_chains",
+                                "SELECT program, seq, encode(last_hash, 'hex') FROM points.chains"
+                                " WHERE program = ANY($1::text[]) ORDER BY program FOR UPDATE",
+                                (arr *[]){pa}, 1, &r);
+        if (e != CO_OK) {
+            return e;
+        }
+        size_t found = 0;
+        for (int row = 0; row < PQntuples(r); row++) {
+            for (size_t i = 0; i < b->nchains; i++) {
+                chain *ch = b->chains[i];
+                if (strcmp(ch->program, PQgetvalue(r, row, 0)) == 0) {
+                    ch->exists = true;
+                    ch->seq = i64(r, row, 1);
+                    pts_unhex(PQgetvalue(r, row, 2), ch->hash, sizeof ch->hash);
+                    found++;
+                }
+            }
+        }
+        PQclear(r);
+        if (found == b->nchains) {
+            return CO_OK;
+        }
+        if (pass == 1) {
+            return CO_ERR_INTERNAL;
+        }
+        arr_begin(pa);
+        for (size_t i = 0; i < b->nchains; i++) {
+            if (!b->chains[i]->exists) {
+                arr_str(pa, b->chains[i]->program);
+            }
+        }
+        e = query_arrays(
+            c, "pts_new_chains",
+            "INSERT INTO points.chains (program, seq, last_hash)"
+            " SELECT p, 0, '\\x0000000000000000000000000000000000000000000000000000000000000000'"
+            "::bytea FROM unnest($1::text[]) AS u(p) ORDER BY p ON CONFLICT DO NOTHING",
+            (arr *[]){pa}, 1, NULL);
+        if (e != CO_OK) {
+            return e;
+        }
+    }
+    return CO_OK;
+}
+
+static co_err lock_accounts(co_pg_conn *c, batch *b)
+{
+    arr *pa = &b->cols[0], *na = &b->cols[1], *ka = &b->cols[2], *ma = &b->cols[3],
+        *wa = &b->cols[4], *ga = &b->cols[5];
+    for (int pass = 0; pass < 2; pass++) {
+        arr_begin(pa);
+        arr_begin(na);
+        for (size_t i = 0; i < b->naccts; i++) {
+            arr_str(pa, b->accts[i]->program);
+            arr_str(na, b->accts[i]->name);
+        }
+        PGresult *r;
+        co_err e = query_arrays(
+            c, "pts_lock_accounts",
+            "SELECT a.id, a.program, a.name, a.balance, a.guarded FROM points.accounts a"
+            " JOIN unnest($1::text[], $2::text[]) AS u(p, n) ON a.program = u.p AND"
+            " a.name = u.n ORDER BY a.id FOR UPDATE OF a",
+            (arr *[]){pa, na}, 2, &r);
+        if (e != CO_OK) {
+            return e;
+        }
+        size_t found = 0;
+        for (int row = 0; row < PQntuples(r); row++) {
+            for (size_t i = 0; i < b->naccts; i++) {
+                acct *ac = b->accts[i];
+                if (strcmp(ac->program, PQgetvalue(r, row, 1)) == 0 &&
+                    strcmp(ac->name, PQgetvalue(r, row, 2)) == 0) {
+                    ac->id = i64(r, row, 0);
+                    ac->balance = ac->start = i64(r, row, 3);
+                    ac->guarded = PQgetvalue(r, row, 4)[0] == 't';
+                    found++;
+                }
+            }
+        }
+        PQclear(r);
+        if (found == b->naccts) {
+            return CO_OK;
+        }
+        if (pass == 1) {
+            return CO_ERR_INTERNAL;
+        }
+        arr_begin(pa);
+        arr_begin(na);
+        arr_begin(ka);
+        arr_begin(ma);
+        arr_begin(wa);
+        arr_begin(ga);
+        for (size_t i = 0; i < b->naccts; i++) {
+            acct *ac = b->accts[i];
+            if (ac->id == 0) {
+                arr_str(pa, ac->program);
+                arr_str(na, ac->name);
+                arr_i64(ka, ac->kind);
+                arr_str(ma, ac->member_id);
+                arr_str(wa, ac->partner_id);
+                arr_str(ga, ac->guarded ? "t" : "f");
+            }
+        }
+        const char *v2[6] = {arr_end(pa), arr_end(na), arr_end(ka),
+                             arr_end(ma), arr_end(wa), arr_end(ga)};
+        for (int k = 0; k < 6; k++) {
+            if (v2[k] == NULL) {
+                return CO_ERR_NOMEM;
+            }
+        }
+        e = q(c, "pts_new_accounts",
+              "INSERT INTO points.accounts (program, name, kind, member_id, partner_id, guarded)"
+              " SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::text[],"
+              " $5::text[], $6::boolean[]) AS u(p, n, k, m, w, g) ORDER BY p, n"
+              " ON CONFLICT DO NOTHING",
+              6, v2, NULL);
+        if (e != CO_OK) {
+            return e;
+        }
+    }
+    return CO_OK;
+}
+
+static co_err load_members(co_pg_conn *c, batch *b)
+{
+    if (b->nmems == 0) {
+        return CO_OK;
+    }
+    arr *pa = &b->cols[0], *ma = &b->cols[1], *wa = &b->cols[2], *aa = &b->cols[3];
+    arr_begin(pa);
+    arr_begin(ma);
+    arr_begin(wa);
+    arr_begin(aa);
+    int64_t now = b->ops[0]->now_us;
+    for (size_t i = 0; i < b->nmems; i++) {
+        memrow *m = b->mems[i];
+        arr_str(pa, m->program);
+        arr_str(ma, m->member_id);
+        /* the start of the program's qualifying window */
+        int64_t days = 365;
+        for (size_t k = 0; k < b->n; k++) {
+            if (strcmp(prog_of(b->ops[k])->code, m->program) == 0) {
+                int32_t w = prog_of(b->ops[k])->qualifying_window_days;
+                days = w > 0 ? w : 365;
+                break;
+            }
+        }
+        arr_i64(wa, now - days * 86400 * INT64_C(1000000));
+        arr_i64(aa, m->ma->id);
+    }
+    PGresult *r;
+    co_err e =
+        query_arrays(c, "pts_members",
+                     "SELECT u.p, u.m, (m.program IS NOT NULL),"
+                     " (extract(epoch FROM m.first_earn_time) * 1000000)::bigint,"
+                     " coalesce(m.lifetime_earned, 0), coalesce(m.tier_code, ''),"
+                     " (extract(epoch FROM m.tier_since) * 1000000)::bigint,"
+                     " (SELECT coalesce(sum(t.points), 0) FROM points.transfers t WHERE"
+                     "   t.program = u.p AND t.member_id = u.m AND t.kind = 1 AND"
+                     "   t.create_time >= timestamptz 'epoch' + u.w * interval '1 microsecond'),"
+                     " (SELECT coalesce(sum(t.purchase_micros), 0) FROM points.transfers t WHERE"
+                     "   t.program = u.p AND t.member_id = u.m AND t.kind = 1 AND"
+                     "   t.create_time >= timestamptz 'epoch' + u.w * interval '1 microsecond')"
+                     " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(p, m, w)"
+                     " LEFT JOIN points.members m ON m.program = u.p AND m.member_id = u.m",
+                     (arr *[]){pa, ma, wa}, 3, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    for (int row = 0; row < PQntuples(r); row++) {
+        for (size_t i = 0; i < b->nmems; i++) {
+            memrow *m = b->mems[i];
+            if (strcmp(m->program, PQgetvalue(r, row, 0)) != 0 ||
+                strcmp(m->member_id, PQgetvalue(r, row, 1)) != 0) {
+                continue;
+            }
+            m->exists = PQgetvalue(r, row, 2)[0] == 't';
+            m->first_earn_us = i64(r, row, 3);
+            m->lifetime = i64(r, row, 4);
+            m->tier = co_arena_strdup(&b->a, PQgetvalue(r, row, 5));
+            m->tier_since_us = i64(r, row, 6);
+            m->q_points = i64(r, row, 7);
+            m->q_spend = i64(r, row, 8);
+        }
+    }
+    PQclear(r);
+    /* Every open lot of these members. */
+    e = query_arrays(
+        c, "pts_lots",
+        "SELECT account_id, id, coalesce((extract(epoch FROM expire_time) * 1000000)::bigint,"
+        " 9223372036854775807), points, remaining FROM points.lots"
+        " WHERE account_id = ANY($1::bigint[]) AND remaining > 0 ORDER BY account_id, id",
+        (arr *[]){aa}, 1, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    for (int row = 0; row < PQntuples(r); row++) {
+        int64_t aid = i64(r, row, 0);
+        for (size_t i = 0; i < b->nmems; i++) {
+            memrow *m = b->mems[i];
+            if (m->ma->id != aid) {
+                continue;
+            }
+            m->lots = grow(&b->a, m->lots, &m->caplots, m->nlots, sizeof *m->lots);
+            if (m->lots == NULL) {
+                PQclear(r);
+                return CO_ERR_NOMEM;
+            }
+            lotrow *l = &m->lots[m->nlots++];
+            l->id = i64(r, row, 1);
+            l->expires_us = i64(r, row, 2);
+            l->points = i64(r, row, 3);
+            l->remaining = l->start_remaining = i64(r, row, 4);
+        }
+    }
+    PQclear(r);
+    return CO_OK;
+}
+
+/* ISO weekdays of earns in their program's time zone, when a campaign looks at the day. */
+static co_err load_weekdays(co_pg_conn *c, batch *b)
+{
+    arr *ta = &b->cols[0], *za = &b->cols[1];
+    arr_begin(ta);
+    arr_begin(za);
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        pts_op *op = b->ops[i];
+        if (!b->live[i] || op->kind != PTS_OP_EARN) {
+            continue;
+        }
+        bool needs = false;
+        for (size_t k = 0; k < op->prog->snap->n_campaigns; k++) {
+            needs = needs || op->prog->snap->campaigns[k]->days_of_week_mask != 0;
+        }
+        if (needs) {
+            const char *z = prog_of(op)->time_zone;
+            arr_i64(ta, op->purchase_us);
+            arr_str(za, z[0] != '\0' ? z : "UTC");
+            n++;
+        }
+    }
+    if (n == 0) {
+        return CO_OK;
+    }
+    PGresult *r;
+    co_err e = query_arrays(
+        c, "pts_weekdays",
+        "SELECT extract(isodow FROM (timestamptz 'epoch' + t * interval '1 microsecond')"
+        " AT TIME ZONE z)::int FROM unnest($1::bigint[], $2::text[])"
+        " WITH ORDINALITY AS u(t, z, o) ORDER BY o",
+        (arr *[]){ta, za}, 2, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    int row = 0;
+    for (size_t i = 0; i < b->n && row < PQntuples(r); i++) {
+        pts_op *op = b->ops[i];
+        if (!b->live[i] || op->kind != PTS_OP_EARN) {
+            continue;
+        }
+        bool needs = false;
+        for (size_t k = 0; k < op->prog->snap->n_campaigns; k++) {
+            needs = needs || op->prog->snap->campaigns[k]->days_of_week_mask != 0;
+        }
+        if (needs) {
+            b->weekday[i] = (int)i64(r, row++, 0);
+        }
+    }
+    PQclear(r);
+    return CO_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Applying operations in memory */
+
+static xfer *xfer_add(batch *b, pts_op *op, int kind, acct *debit, acct *credit, int64_t points)
+{
+    b->x = grow(&b->a, b->x, &b->capx, b->nx, sizeof *b->x);
+    if (b->x == NULL) {
+        return NULL;
+    }
+    xfer *x = &b->x[b->nx++];
+    memset(x, 0, sizeof *x);
+    const Coalition__V1__Program *p = prog_of(op);
+    x->program = p->code;
+    x->ch = chain_get(b, p->code);
+    x->kind = kind;
+    x->debit = debit;
+    x->credit = credit;
+    x->points = points;
+    x->partner_id = op->caller;
+    x->request_id = op->request_id != NULL ? op->request_id : "";
+    x->member_id = "";
+    x->hold_id = "";
+    x->hold_ix = SIZE_MAX;
+    x->currency = "";
+    x->campaign_id = "";
+    x->reason = "";
+    x->meta = op->meta;
+    x->nmeta = op->nmeta;
+    debit->balance -= points;
+    credit->balance += points;
+    return x;
+}
+
+static bool event_add(batch *b, int kind, const pts_op *op, const char *payer, const char *payee,
+                      int64_t points, int64_t unit, size_t xi)
+{
+    if (strcmp(payer, payee) == 0 || points == 0) {
+        return true;
+    }
+    b->ev = grow(&b->a, b->ev, &b->capev, b->nev, sizeof *b->ev);
+    if (b->ev == NULL) {
+        return false;
+    }
+    eventrow *e = &b->ev[b->nev++];
+    memset(e, 0, sizeof *e);
+    e->kind = kind;
+    e->program = prog_of(op)->code;
+    e->payer = payer;
+    e->payee = payee;
+    e->currency = prog_of(op)->currency;
+    e->points = points;
+    e->unit = unit;
+    e->xfer = xi;
+    return true;
+}
+
+static bool take_add(batch *b, size_t xi, memrow *m, size_t lot, int64_t points, int64_t of)
+{
+    b->t = grow(&b->a, b->t, &b->capt, b->nt, sizeof *b->t);
+    if (b->t == NULL) {
+        return false;
+    }
+    b->t[b->nt++] = (takerow){.xfer = xi, .m = m, .lot = lot, .points = points, .of_transfer = of};
+    return true;
+}
+
+/* A new lot for points credited to m by transfer xi; a negative balance eats into it. */
+static bool lot_add(batch *b, memrow *m, size_t xi, int64_t points, int64_t now)
+{
+    m->lots = grow(&b->a, m->lots, &m->caplots, m->nlots, sizeof *m->lots);
+    if (m->lots == NULL) {
+        return false;
+    }
+    lotrow *l = &m->lots[m->nlots++];
+    memset(l, 0, sizeof *l);
+    l->is_new = true;
+    l->xfer = xi;
+    l->points = points;
+    int64_t bal = m->ma->balance; /* after the credit */
+    l->remaining = bal <= 0 ? 0 : (bal < points ? bal : points);
+    const Coalition__V1__Program *p = NULL;
+    for (size_t i = 0; i < b->n; i++) {
+        if (strcmp(prog_of(b->ops[i])->code, m->program) == 0) {
+            p = prog_of(b->ops[i]);
+            break;
+        }
+    }
+    l->expires_us = pts_expiry_us(now, p != NULL ? p->expiry_months : 0);
+    return true;
+}
+
+/* Debits points from m's lots for transfer xi; false (nothing changed) on a shortfall. */
+static co_err consume(batch *b, memrow *m, size_t xi, int64_t points, int64_t now)
+{
+    pts_lot *lots = co_arena_calloc(&b->a, m->nlots + 1, sizeof *lots);
+    pts_take *takes = co_arena_calloc(&b->a, m->nlots + 1, sizeof *takes);
+    if (lots == NULL || takes == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < m->nlots; i++) {
+        lots[i] = (pts_lot){.lot_id = (int64_t)i,
+                            .expires_us = m->lots[i].expires_us,
+                            .remaining = m->lots[i].remaining};
+    }
+    size_t nt = 0;
+    if (pts_lots_consume(lots, m->nlots, points, now, takes, &nt) != 0) {
+        return CO_ERR_FAILED_PRECONDITION;
+    }
+    for (size_t k = 0; k < nt; k++) {
+        size_t li = (size_t)takes[k].lot_id;
+        m->lots[li].remaining -= takes[k].points;
+        if (!take_add(b, xi, m, li, takes[k].points, 0)) {
+            return CO_ERR_NOMEM;
+        }
+    }
+    return CO_OK;
+}
+
+static size_t lot_index(const memrow *m, int64_t lot_id)
+{
+    for (size_t i = 0; i < m->nlots; i++) {
+        if (!m->lots[i].is_new && m->lots[i].id == lot_id) {
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* Gives back `points` of hold h's takes to m's lots, recorded on transfer xi. */
+static co_err giveback(batch *b, memrow *m, const holdrow *h, size_t xi, int64_t points)
+{
+    pts_take *out = co_arena_calloc(&b->a, h->ntakes + 1, sizeof *out);
+    if (out == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    size_t nout = 0;
+    /* A capture is final: points it posted are not given back, so only `points` return. */
+    if (pts_takes_giveback(h->takes, NULL, h->ntakes, points, out, &nout) != CO_OK) {
+        return CO_ERR_INTERNAL;
+    }
+    for (size_t k = 0; k < nout; k++) {
+        size_t li = lot_index(m, out[k].lot_id);
+        if (li == SIZE_MAX) {
+            /* a lot emptied before this batch: it is not loaded with the open ones */
+            m->lots = grow(&b->a, m->lots, &m->caplots, m->nlots, sizeof *m->lots);
+            if (m->lots == NULL) {
+                return CO_ERR_NOMEM;
+            }
+            li = m->nlots++;
+            memset(&m->lots[li], 0, sizeof m->lots[li]);
+            m->lots[li].id = out[k].lot_id;
+            m->lots[li].points = INT64_MAX; /* unknown here; the CHECK in the table bounds it */
+            m->lots[li].expires_us = PTS_NEVER;
+        }
+        m->lots[li].remaining += out[k].points;
+        if (!take_add(b, xi, m, li, -out[k].points, h->hold_transfer_id)) {
+            return CO_ERR_NOMEM;
+        }
+    }
+    return CO_OK;
+}
+
+static int32_t tier_bps(const Coalition__V1__Program *p, const char *tier)
+{
+    for (size_t i = 0; i < p->n_tiers; i++) {
+        if (strcmp(p->tiers[i]->code, tier) == 0) {
+            return p->tiers[i]->earn_multiplier_bps;
+        }
+    }
+    return 0;
+}
+
+/* The tier m qualifies for now; upgrades at once, never down here (downgrades wait for the
+ * anniversary). Returns true when it changed. */
+static bool tier_update(const Coalition__V1__Program *p, memrow *m, int64_t now)
+{
+    if (p->n_tiers == 0) {
+        return false;
+    }
+    bool spend = p->tier_basis == COALITION__V1__TIER_BASIS__TIER_BASIS_SPEND;
+    int64_t have = spend ? m->q_spend : m->q_points;
+    size_t best = 0;
+    for (size_t i = 0; i < p->n_tiers; i++) {
+        int64_t need = spend ? p->tiers[i]->min_spend_micros : p->tiers[i]->min_qualifying_points;
+        if (have >= need) {
+            best = i;
+        }
+    }
+    size_t cur = SIZE_MAX;
+    for (size_t i = 0; i < p->n_tiers; i++) {
+        if (strcmp(p->tiers[i]->code, m->tier) == 0) {
+            cur = i;
+        }
+    }
+    if (cur != SIZE_MAX && cur >= best) {
+        return false;
+    }
+    bool changed = cur != SIZE_MAX || m->tier[0] != '\0';
+    m->tier = p->tiers[best]->code;
+    m->tier_since_us = now;
+    m->dirty = true;
+    return changed || best > 0;
+}
+
+static int32_t membership_bps(const pts_op *op)
+{
+    int32_t best = 0;
+    const Coalition__Internal__V1__GetProgramSnapshotResponse *s = op->prog->snap;
+    for (size_t i = 0; i < op->member.nplans; i++) {
+        if (op->member.plans[i].end_us <= op->now_us) {
+            continue;
+        }
+        for (size_t k = 0; k < s->n_membership_plans; k++) {
+            if (strcmp(s->membership_plans[k]->plan_id, op->member.plans[i].plan_id) == 0 &&
+                s->membership_plans[k]->earn_multiplier_bps > best) {
+                best = s->membership_plans[k]->earn_multiplier_bps;
+            }
+        }
+    }
+    return best;
+}
+
+static const char *bonus_reason(pts_bonus_reason r)
+{
+    switch (r) {
+    case PTS_BONUS_TIER:
+        return "tier-multiplier";
+    case PTS_BONUS_MEMBERSHIP:
+        return "membership-multiplier";
+    case PTS_BONUS_CAMPAIGN:
+        return "campaign";
+    case PTS_BONUS_CHANCE:
+        return "chance";
+    case PTS_BONUS_WELCOME:
+        return "welcome";
+    }
+    return "bonus";
+}
+
+static co_err apply_earn(batch *b, size_t i)
+{
+    pts_op *op = b->ops[i];
+    const Coalition__V1__Program *p = prog_of(op);
+    memrow *m = b->opm[i];
+    pts_earn_in in;
+    memset(&in, 0, sizeof in);
+    in.program = p;
+    in.campaigns = op->prog->snap->campaigns;
+    in.ncampaigns = op->prog->snap->n_campaigns;
+    in.seeds = op->prog->snap->campaign_seeds;
+    in.nseeds = op->prog->snap->n_campaign_seeds;
+    in.issuer_partner_id = op->caller;
+    in.request_id = op->request_id;
+    in.amount_micros = op->earn->amount != NULL ? op->earn->amount->amount_micros : 0;
+    in.visits = op->earn->visits;
+    in.category = op->earn->category;
+    in.purchase_time_us = op->purchase_us;
+    in.iso_weekday = b->weekday[i] > 0 ? b->weekday[i] : 1;
+    /* A member without a tier yet is in the entry tier. */
+    in.tier_multiplier_bps =
+        tier_bps(p, m->tier[0] != '\0' ? m->tier : (p->n_tiers > 0 ? p->tiers[0]->code : ""));
+    in.membership_multiplier_bps = membership_bps(op);
+    in.first_earn = m->first_earn_us == 0;
+    pts_earn_out *o = &b->earn[i];
+    char why[200];
+    co_err e = pts_earn_compute(&in, o, why, sizeof why);
+    if (e != CO_OK) {
+        op_fail(op, e, "%s", why);
+        return CO_OK;
+    }
+    /* A prepaid issuer may not go beyond its funded block. */
+    acct *iss = acct_get(b, p->code, AK_ISSUANCE, op->caller);
+    acct *own = acct_get(b, p->code, AK_ISSUANCE, p->owner_partner_id);
+    if (iss == NULL || own == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    int64_t by_caller = o->base_points;
+    for (size_t k = 0; k < o->nbonuses; k++) {
+        if (strcmp(o->bonuses[k].sponsor_partner_id, op->caller) == 0) {
+            by_caller += o->bonuses[k].points;
+        }
+    }
+    if (iss->guarded && iss->balance < by_caller) {
+        op_fail(op, CO_ERR_FAILED_PRECONDITION,
+                "prepaid block exhausted: %" PRId64 " points remaining for partner \"%s\", %" PRId64
+                " needed",
+                iss->balance < 0 ? 0 : iss->balance, op->caller, by_caller);
+        return CO_OK;
+    }
+    b->x0[i] = b->nx;
+    bool postpaid = !is_prepaid(p);
+    if (o->base_points > 0) {
+        xfer *x = xfer_add(b, op, KIND(EARN), iss, m->ma, o->base_points);
+        if (x == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        x->member_id = m->member_id;
+        x->balance_after = m->ma->balance;
+        x->has_purchase = op->earn->amount != NULL;
+        x->purchase = in.amount_micros;
+        x->currency = p->currency;
+        x->version = op->prog->version;
+        if (!lot_add(b, m, b->nx - 1, o->base_points, op->now_us)) {
+            return CO_ERR_NOMEM;
+        }
+        if (postpaid &&
+            !event_add(b, COALITION__V1__SETTLEMENT_EVENT_KIND__SETTLEMENT_EVENT_KIND_ISSUANCE, op,
+                       op->caller, p->owner_partner_id, o->base_points, p->issue_price_micros,
+                       b->nx - 1)) {
+            return CO_ERR_NOMEM;
+        }
+    }
+    for (size_t k = 0; k < o->nbonuses; k++) {
+        const pts_bonus *bo = &o->bonuses[k];
+        acct *from = strcmp(bo->sponsor_partner_id, op->caller) == 0 ? iss : own;
+        xfer *x = xfer_add(b, op, KIND(BONUS), from, m->ma, bo->points);
+        if (x == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        x->member_id = m->member_id;
+        x->balance_after = m->ma->balance;
+        x->campaign_id = bo->campaign_id != NULL ? bo->campaign_id : "";
+        x->reason = bonus_reason(bo->reason);
+        x->version = op->prog->version;
+        if (!lot_add(b, m, b->nx - 1, bo->points, op->now_us)) {
+            return CO_ERR_NOMEM;
+        }
+        if (postpaid &&
+            !event_add(b, COALITION__V1__SETTLEMENT_EVENT_KIND__SETTLEMENT_EVENT_KIND_ISSUANCE, op,
+                       bo->sponsor_partner_id, p->owner_partner_id, bo->points,
+                       p->issue_price_micros, b->nx - 1)) {
+            return CO_ERR_NOMEM;
+        }
+    }
+    b->x1[i] = b->nx;
+    m->dirty = true;
+    m->lifetime += o->total_points;
+    if (o->base_points > 0) {
+        if (m->first_earn_us == 0) {
+            m->first_earn_us = op->now_us;
+        }
+        m->q_points += o->base_points;
+    }
+    m->q_spend += in.amount_micros;
+    b->tier_changed[i] = tier_update(p, m, op->now_us);
+    return CO_OK;
+}
+
+static co_err apply_credit(batch *b, size_t i)
+{
+    pts_op *op = b->ops[i];
+    const Coalition__V1__Program *p = prog_of(op);
+    memrow *m = b->opm[i];
+    bool adjust = op->credit_kind == KIND(ADJUST);
+    acct *from = adjust ? acct_get(b, p->code, AK_ADJUST, NULL)
+                        : acct_get(b, p->code, AK_ISSUANCE, op->caller);
+    if (from == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    if (from->guarded && from->balance < op->points) {
+        op_fail(op, CO_ERR_FAILED_PRECONDITION,
+                "prepaid block exhausted: %" PRId64 " points remaining for partner \"%s\"",
+                from->balance < 0 ? 0 : from->balance, op->caller);
+        return CO_OK;
+    }
+    b->x0[i] = b->nx;
+    xfer *x = xfer_add(b, op, adjust ? KIND(ADJUST) : KIND(BONUS), from, m->ma, op->points);
+    if (x == NULL || !lot_add(b, m, b->nx - 1, op->points, op->now_us)) {
+        return CO_ERR_NOMEM;
+    }
+    x->member_id = m->member_id;
+    x->balance_after = m->ma->balance;
+    x->reason = op->reason;
+    x->version = op->prog->version;
+    b->x1[i] = b->nx;
+    m->dirty = true;
+    m->lifetime += op->points;
+    if (!adjust && !is_prepaid(p) &&
+        !event_add(b, COALITION__V1__SETTLEMENT_EVENT_KIND__SETTLEMENT_EVENT_KIND_ISSUANCE, op,
+                   op->caller, p->owner_partner_id, op->points, p->issue_price_micros, b->nx - 1)) {
+        return CO_ERR_NOMEM;
+    }
+    if (m->tier[0] == '\0') {
+        tier_update(p, m, op->now_us);
+    }
+    return CO_OK;
+}
+
+static co_err apply_redeem(batch *b, size_t i)
+{
+    pts_op *op = b->ops[i];
+    const Coalition__V1__Program *p = prog_of(op);
+    memrow *m = b->opm[i];
+    if (m->ma->balance < op->points) {
+        op_fail(op, CO_ERR_FAILED_PRECONDITION,
+                "insufficient points: %" PRId64 " available, %" PRId64 " asked",
+                m->ma->balance < 0 ? 0 : m->ma->balance, op->points);
+        return CO_OK;
+    }
+    acct *to = op->hold ? m->ha : acct_get(b, p->code, AK_REDEMPTION, op->caller);
+    if (to == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    size_t t0 = b->nt;
+    b->x0[i] = b->nx;
+    xfer *x = xfer_add(b, op, op->hold ? KIND(HOLD) : KIND(REDEEM), m->ma, to, op->points);
+    if (x == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    co_err e = consume(b, m, b->nx - 1, op->points, op->now_us);
+    if (e == CO_ERR_FAILED_PRECONDITION) {
+        /* Points there, but in lots already past their expiry: not spendable. */
+        m->ma->balance += op->points;
+        to->balance -= op->points;
+        b->nx--;
+        b->nt = t0;
+        op_fail(op, e, "insufficient points: some of the balance has expired");
+        return CO_OK;
+    }
+    if (e != CO_OK) {
+        return e;
+    }
+    x->member_id = m->member_id;
+    x->balance_after = m->ma->balance;
+    if (op->hold) {
+        holdrow *h = co_arena_calloc(&b->a, 1, sizeof *h);
+        if (h == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        h->is_new = true;
+        h->program = p->code;
+        h->member_id = m->member_id;
+        h->partner_id = op->caller;
+        h->points = op->points;
+        h->status = PTS_HOLD_ACTIVE;
+        h->create_us = op->now_us;
+        h->expire_us = op->now_us + op->hold_timeout_s * INT64_C(1000000);
+        h->xfer = b->nx - 1;
+        b->holds[b->nholds++] = h;
+        b->oph[i] = h;
+        x->hold_ix = b->nholds - 1;
+    } else if (!event_add(b, COALITION__V1__SETTLEMENT_EVENT_KIND__SETTLEMENT_EVENT_KIND_REDEMPTION,
+                          op, p->owner_partner_id, op->caller, op->points, p->point_value_micros,
+                          b->nx - 1)) {
+        return CO_ERR_NOMEM;
+    }
+    b->x1[i] = b->nx;
+    m->dirty = m->dirty || !m->exists;
+    if (m->tier[0] == '\0') {
+        tier_update(p, m, op->now_us);
+    }
+    return CO_OK;
+}
+
+static co_err apply_hold_step(batch *b, size_t i)
+{
+    pts_op *op = b->ops[i];
+    const Coalition__V1__Program *p = prog_of(op);
+    memrow *m = b->opm[i];
+    holdrow *h = b->oph[i];
+    bool timeout = op->request_id == NULL || op->request_id[0] == '\0';
+    if (!timeout && strcmp(h->partner_id, op->caller) != 0 &&
+        strcmp(op->caller, CO_OPERATOR_ID) != 0) {
+        op_fail(op, CO_ERR_PERMISSION_DENIED, "hold \"%s\" was placed by another partner",
+                h->hold_id);
+        return CO_OK;
+    }
+    pts_hold_step_out so;
+    char why[200];
+    pts_hold_event ev = op->kind == PTS_OP_CAPTURE ? PTS_HOLD_EV_CAPTURE
+                        : timeout                  ? PTS_HOLD_EV_TIMEOUT
+                                                   : PTS_HOLD_EV_VOID;
+    co_err e = pts_hold_step((pts_hold_status)h->status, h->points, h->expire_us, op->now_us, ev,
+                             op->points, &so, why, sizeof why);
+    if (e != CO_OK) {
+        op_fail(op, e, "%s", why);
+        return CO_OK;
+    }
+    b->x0[i] = b->nx;
+    if (so.captured > 0) {
+        acct *to = acct_get(b, p->code, AK_REDEMPTION, h->partner_id);
+        xfer *x = to != NULL ? xfer_add(b, op, KIND(CAPTURE), m->ha, to, so.captured) : NULL;
+        if (x == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        x->member_id = m->member_id;
+        x->balance_after = m->ma->balance;
+        x->hold_id = h->hold_id;
+        x->corrects_id = h->hold_transfer_id;
+        if (!event_add(b, COALITION__V1__SETTLEMENT_EVENT_KIND__SETTLEMENT_EVENT_KIND_REDEMPTION,
+                       op, p->owner_partner_id, h->partner_id, so.captured, p->point_value_micros,
+                       b->nx - 1)) {
+            return CO_ERR_NOMEM;
+        }
+        b->opval[i] = so.captured;
+    }
+    if (so.released > 0) {
+        xfer *x = xfer_add(b, op, KIND(VOID), m->ha, m->ma, so.released);
+        if (x == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        x->member_id = m->member_id;
+        x->balance_after = m->ma->balance;
+        x->hold_id = h->hold_id;
+        x->corrects_id = h->hold_transfer_id;
+        x->reason = timeout ? "hold-timeout" : "";
+        if ((e = giveback(b, m, h, b->nx - 1, so.released)) != CO_OK) {
+            return e;
+        }
+    }
+    b->x1[i] = b->nx;
+    h->status = (int)so.status;
+    h->captured = so.captured;
+    h->close_us = op->now_us;
+    h->dirty = true;
+    return CO_OK;
+}
+
+static co_err apply_fund(batch *b, size_t i)
+{
+    pts_op *op = b->ops[i];
+    const Coalition__V1__Program *p = prog_of(op);
+    acct *adj = acct_get(b, p->code, AK_ADJUST, NULL);
+    acct *iss = acct_get(b, p->code, AK_ISSUANCE, op->fund_partner_id);
+    if (adj == NULL || iss == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    if (iss->balance > INT64_MAX / 2 - op->points) {
+        op_fail(op, CO_ERR_INVALID_ARGUMENT, "points: the block would overflow the account");
+        return CO_OK;
+    }
+    b->x0[i] = b->nx;
+    xfer *x = xfer_add(b, op, KIND(ADJUST), adj, iss, op->points);
+    if (x == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    x->reason = op->reason;
+    b->x1[i] = b->nx;
+    b->opval[i] = iss->balance;
+    if (!event_add(b, COALITION__V1__SETTLEMENT_EVENT_KIND__SETTLEMENT_EVENT_KIND_FUNDING, op,
+                   op->fund_partner_id, p->owner_partner_id, op->points, p->issue_price_micros,
+                   b->nx - 1)) {
+        return CO_ERR_NOMEM;
+    }
+    return CO_OK;
+}
+
+/* Snapshot of the mutable batch state, to undo an operation that failed halfway (only on
+ * out-of-memory; business failures are detected before anything changes). */
+static co_err apply_all(batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->live[i]) {
+            continue;
+        }
+        pts_op *op = b->ops[i];
+        op->err = CO_OK;
+        co_err e = CO_OK;
+        switch (op->kind) {
+        case PTS_OP_EARN:
+            e = apply_earn(b, i);
+            break;
+        case PTS_OP_CREDIT:
+            e = apply_credit(b, i);
+            break;
+        case PTS_OP_REDEEM:
+            e = apply_redeem(b, i);
+            break;
+        case PTS_OP_CAPTURE:
+        case PTS_OP_VOID:
+            e = apply_hold_step(b, i);
+            break;
+        case PTS_OP_FUND:
+            e = apply_fund(b, i);
+            break;
+        }
+        if (e != CO_OK) {
+            return e; /* the whole batch reruns op by op */
+        }
+    }
+    return CO_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Responses */
+
+static Coalition__V1__Transfer *xfer_pb(batch *b, const xfer *x)
+{
+    co_arena *a = &b->a;
+    Coalition__V1__Transfer *t = co_arena_alloc(a, sizeof *t);
+    if (t == NULL) {
+        return NULL;
+    }
+    coalition__v1__transfer__init(t);
+    char id[32];
+    pts_transfer_id(x->id, id, sizeof id);
+    t->transfer_id = co_arena_strdup(a, id);
+    t->program_code = (char *)x->program;
+    t->kind = (Coalition__V1__TransferKind)x->kind;
+    t->debit_account = (char *)x->debit->name;
+    t->credit_account = (char *)x->credit->name;
+    t->points = x->points;
+    t->partner_id = (char *)x->partner_id;
+    t->request_id = (char *)x->request_id;
+    t->member_id = (char *)x->member_id;
+    t->member_balance_after = x->balance_after;
+    if (x->corrects_id != 0) {
+        pts_transfer_id(x->corrects_id, id, sizeof id);
+        t->corrects_transfer_id = co_arena_strdup(a, id);
+    }
+    t->hold_id = (char *)x->hold_id;
+    if (x->has_purchase) {
+        t->purchase_amount = co_arena_alloc(a, sizeof *t->purchase_amount);
+        if (t->purchase_amount == NULL) {
+            return NULL;
+        }
+        coalition__v1__money__init(t->purchase_amount);
+        t->purchase_amount->amount_micros = x->purchase;
+        t->purchase_amount->currency = (char *)x->currency;
+    }
+    t->campaign_id = (char *)x->campaign_id;
+    t->reason = (char *)x->reason;
+    t->program_version = x->version;
+    if (x->nmeta > 0) {
+        t->metadata = co_arena_calloc(a, x->nmeta, sizeof *t->metadata);
+        if (t->metadata == NULL) {
+            return NULL;
+        }
+        for (size_t k = 0; k < x->nmeta; k++) {
+            Coalition__V1__Transfer__MetadataEntry *me = co_arena_alloc(a, sizeof *me);
+            if (me == NULL) {
+                return NULL;
+            }
+            coalition__v1__transfer__metadata_entry__init(me);
+            me->key = (char *)x->meta[2 * k];
+            me->value = (char *)x->meta[2 * k + 1];
+            t->metadata[k] = me;
+        }
+        t->n_metadata = x->nmeta;
+    }
+    t->create_time = co_timestamp(a, b->ops[0]->now_us);
+    t->sequence = x->seq;
+    char *h = co_arena_alloc(a, 65);
+    if (h == NULL || t->create_time == NULL) {
+        return NULL;
+    }
+    pts_hex(x->hash, 32, h);
+    t->hash = h;
+    return t;
+}
+
+static Coalition__V1__Money *money(co_arena *a, int64_t micros, const char *cur)
+{
+    Coalition__V1__Money *mo = co_arena_alloc(a, sizeof *mo);
+    if (mo != NULL) {
+        coalition__v1__money__init(mo);
+        mo->amount_micros = micros;
+        mo->currency = (char *)cur;
+    }
+    return mo;
+}
+
+static Coalition__V1__Balance *balance_pb(batch *b, const pts_op *op, const memrow *m)
+{
+    co_arena *a = &b->a;
+    const Coalition__V1__Program *p = prog_of(op);
+    Coalition__V1__Balance *bl = co_arena_alloc(a, sizeof *bl);
+    if (bl == NULL) {
+        return NULL;
+    }
+    coalition__v1__balance__init(bl);
+    bl->member_id = (char *)m->member_id;
+    bl->program_code = (char *)m->program;
+    bl->available_points = m->ma->balance;
+    bl->held_points = m->ha->balance;
+    bl->lifetime_earned_points = m->lifetime;
+    bl->qualifying_points = m->q_points;
+    bl->qualifying_spend_micros = m->q_spend;
+    bl->tier_code = (char *)m->tier;
+    if (m->tier_since_us != 0) {
+        bl->tier_since = co_timestamp(a, m->tier_since_us);
+    }
+    int64_t soon = PTS_NEVER, pts = 0;
+    for (size_t i = 0; i < m->nlots; i++) {
+        const lotrow *l = &m->lots[i];
+        if (l->remaining <= 0 || l->expires_us == PTS_NEVER || l->expires_us <= op->now_us) {
+            continue;
+        }
+        if (l->expires_us < soon) {
+            soon = l->expires_us;
+            pts = 0;
+        }
+        if (l->expires_us == soon) {
+            pts += l->remaining;
+        }
+    }
+    if (soon != PTS_NEVER) {
+        bl->next_expiry_points = pts;
+        bl->next_expiry_time = co_timestamp(a, soon);
+    }
+    int64_t value = 0;
+    if (!co_mul64(m->ma->balance, p->point_value_micros, &value)) {
+        value = 0;
+    }
+    bl->available_value = money(a, value, p->currency);
+    return bl->available_value != NULL ? bl : NULL;
+}
+
+static Coalition__V1__Hold *hold_pb(batch *b, const holdrow *h)
+{
+    co_arena *a = &b->a;
+    Coalition__V1__Hold *o = co_arena_alloc(a, sizeof *o);
+    if (o == NULL) {
+        return NULL;
+    }
+    coalition__v1__hold__init(o);
+    o->hold_id = (char *)h->hold_id;
+    o->program_code = (char *)h->program;
+    o->member_id = (char *)h->member_id;
+    o->partner_id = (char *)h->partner_id;
+    o->points = h->points;
+    o->captured_points = h->captured;
+    o->status = (Coalition__V1__HoldStatus)h->status;
+    o->create_time = co_timestamp(a, h->create_us);
+    o->expire_time = co_timestamp(a, h->expire_us);
+    if (h->status != PTS_HOLD_ACTIVE) {
+        o->close_time = co_timestamp(a, h->close_us);
+    }
+    return o;
+}
+
+static Coalition__V1__Transfer **xfers_pb(batch *b, size_t i, size_t *n)
+{
+    size_t k = b->x1[i] - b->x0[i];
+    *n = k;
+    Coalition__V1__Transfer **v = co_arena_calloc(&b->a, k + 1, sizeof *v);
+    for (size_t j = 0; v != NULL && j < k; j++) {
+        if ((v[j] = xfer_pb(b, &b->x[b->x0[i] + j])) == NULL) {
+            return NULL;
+        }
+    }
+    return v;
+}
+
+static co_err build_response(batch *b, size_t i)
+{
+    pts_op *op = b->ops[i];
+    const Coalition__V1__Program *p = prog_of(op);
+    co_arena *a = &b->a;
+    ProtobufCMessage *msg = NULL;
+    memrow *m = b->opm[i];
+    size_t n = 0;
+    switch (op->kind) {
+    case PTS_OP_EARN: {
+        Coalition__V1__EarnResponse *r = co_arena_alloc(a, sizeof *r);
+        if (r == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        coalition__v1__earn_response__init(r);
+        const pts_earn_out *o = &b->earn[i];
+        if ((r->transfers = xfers_pb(b, i, &n)) == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        r->n_transfers = n;
+        r->earned_points = o->base_points;
+        r->bonus_points = o->total_points - o->base_points;
+        r->balance = balance_pb(b, op, m);
+        r->campaign_ids = co_arena_calloc(a, o->nmatched + 1, sizeof *r->campaign_ids);
+        r->chance_draws = co_arena_calloc(a, o->ndraws + 1, sizeof *r->chance_draws);
+        if (r->balance == NULL || r->campaign_ids == NULL || r->chance_draws == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        for (size_t k = 0; k < o->nmatched; k++) {
+            r->campaign_ids[k] = (char *)o->matched_campaigns[k];
+        }
+        r->n_campaign_ids = o->nmatched;
+        for (size_t k = 0; k < o->ndraws; k++) {
+            Coalition__V1__ChanceDraw *d = co_arena_alloc(a, sizeof *d);
+            if (d == NULL) {
+                return CO_ERR_NOMEM;
+            }
+            coalition__v1__chance_draw__init(d);
+            d->campaign_id = (char *)o->draws[k].campaign_id;
+            d->one_in = o->draws[k].one_in;
+            d->draw = o->draws[k].draw;
+            d->won = o->draws[k].won;
+            d->bonus_points = o->draws[k].bonus_points;
+            r->chance_draws[k] = d;
+        }
+        r->n_chance_draws = o->ndraws;
+        r->tier_changed = b->tier_changed[i] != 0;
+        msg = &r->base;
+        break;
+    }
+    case PTS_OP_CREDIT: {
+        Coalition__V1__CreditResponse *r = co_arena_alloc(a, sizeof *r);
+        if (r == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        coalition__v1__credit_response__init(r);
+        r->transfer = xfer_pb(b, &b->x[b->x0[i]]);
+        r->balance = balance_pb(b, op, m);
+        if (r->transfer == NULL || r->balance == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        msg = &r->base;
+        break;
+    }
+    case PTS_OP_REDEEM: {
+        Coalition__V1__RedeemResponse *r = co_arena_alloc(a, sizeof *r);
+        if (r == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        coalition__v1__redeem_response__init(r);
+        r->transfer = xfer_pb(b, &b->x[b->x0[i]]);
+        r->balance = balance_pb(b, op, m);
+        int64_t v = 0;
+        if (!co_mul64(op->points, p->point_value_micros, &v)) {
+            v = 0;
+        }
+        r->value = money(a, v, p->currency);
+        if (r->transfer == NULL || r->balance == NULL || r->value == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        if (op->hold && (r->hold = hold_pb(b, b->oph[i])) == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        msg = &r->base;
+        break;
+    }
+    case PTS_OP_CAPTURE: {
+        Coalition__V1__CaptureHoldResponse *r = co_arena_alloc(a, sizeof *r);
+        if (r == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        coalition__v1__capture_hold_response__init(r);
+        if ((r->transfers = xfers_pb(b, i, &n)) == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        r->n_transfers = n;
+        r->hold = hold_pb(b, b->oph[i]);
+        r->balance = balance_pb(b, op, m);
+        int64_t v = 0;
+        if (!co_mul64(b->opval[i], p->point_value_micros, &v)) {
+            v = 0;
+        }
+        r->value = money(a, v, p->currency);
+        if (r->hold == NULL || r->balance == NULL || r->value == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        msg = &r->base;
+        break;
+    }
+    case PTS_OP_VOID: {
+        Coalition__V1__VoidHoldResponse *r = co_arena_alloc(a, sizeof *r);
+        if (r == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        coalition__v1__void_hold_response__init(r);
+        r->transfer = xfer_pb(b, &b->x[b->x0[i]]);
+        r->hold = hold_pb(b, b->oph[i]);
+        r->balance = balance_pb(b, op, m);
+        if (r->transfer == NULL || r->hold == NULL || r->balance == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        msg = &r->base;
+        break;
+    }
+    case PTS_OP_FUND: {
+        Coalition__V1__FundIssuerResponse *r = co_arena_alloc(a, sizeof *r);
+        if (r == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        coalition__v1__fund_issuer_response__init(r);
+        r->transfer = xfer_pb(b, &b->x[b->x0[i]]);
+        r->funded_points_remaining = b->opval[i];
+        int64_t v = 0;
+        if (!co_mul64(op->points, p->issue_price_micros, &v)) {
+            v = 0;
+        }
+        r->price = money(a, v, p->currency);
+        if (r->transfer == NULL || r->price == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        msg = &r->base;
+        break;
+    }
+    }
+    size_t len = 0;
+    uint8_t *bytes = co_pb_pack(msg, a, &len);
+    if (bytes == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    free(op->resp);
+    op->resp = malloc(len == 0 ? 1 : len);
+    if (op->resp == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    memcpy(op->resp, bytes, len);
+    op->resp_len = len;
+    return CO_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writing */
+
+static co_err alloc_ids(co_pg_conn *c, batch *b)
+{
+    size_t nlots = 0;
+    for (size_t i = 0; i < b->nmems; i++) {
+        for (size_t k = 0; k < b->mems[i]->nlots; k++) {
+            nlots += b->mems[i]->lots[k].is_new;
+        }
+    }
+    char n1[24], n2[24], n3[24];
+    snprintf(n1, sizeof n1, "%zu", b->nx);
+    snprintf(n2, sizeof n2, "%zu", nlots);
+    snprintf(n3, sizeof n3, "%zu", b->nev);
+    const char *v[3] = {n1, n2, n3};
+    PGresult *r;
+    co_err e = q(c, "pts_ids",
+                 "SELECT ARRAY(SELECT nextval('points.transfers_id_seq') FROM"
+                 " generate_series(1, $1::int)), ARRAY(SELECT nextval('points.lots_id_seq') FROM"
+                 " generate_series(1, $2::int)), ARRAY(SELECT"
+                 " nextval('points.settlement_events_id_seq') FROM generate_series(1, $3::int))",
+                 3, v, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    size_t cap = b->nx + nlots + b->nev + 1;
+    int64_t *ids = co_arena_calloc(&b->a, cap, sizeof *ids);
+    if (ids == NULL) {
+        PQclear(r);
+        return CO_ERR_NOMEM;
+    }
+    size_t got = parse_i64_array(PQgetvalue(r, 0, 0), ids, cap);
+    for (size_t i = 0; i < b->nx && i < got; i++) {
+        b->x[i].id = ids[i];
+    }
+    got = parse_i64_array(PQgetvalue(r, 0, 1), ids, cap);
+    size_t k = 0;
+    for (size_t i = 0; i < b->nmems; i++) {
+        for (size_t j = 0; j < b->mems[i]->nlots; j++) {
+            if (b->mems[i]->lots[j].is_new && k < got) {
+                b->mems[i]->lots[j].id = ids[k++];
+            }
+        }
+    }
+    got = parse_i64_array(PQgetvalue(r, 0, 2), ids, cap);
+    for (size_t i = 0; i < b->nev && i < got; i++) {
+        b->ev[i].id = ids[i];
+    }
+    PQclear(r);
+    /* New holds are named after their HOLD transfer. */
+    for (size_t i = 0; i < b->nholds; i++) {
+        holdrow *h = b->holds[i];
+        if (h->is_new) {
+            snprintf(h->hold_id, sizeof h->hold_id, "hd-%" PRId64, b->x[h->xfer].id);
+            b->x[h->xfer].hold_id = h->hold_id;
+            h->hold_transfer_id = b->x[h->xfer].id;
+        }
+    }
+    /* Sequence numbers and hashes, in posting order within each program. */
+    for (size_t i = 0; i < b->nx; i++) {
+        xfer *x = &b->x[i];
+        x->seq = ++x->ch->seq;
+        pts_xfer_view v2 = {
+            .program = x->program,
+            .seq = x->seq,
+            .id = x->id,
+            .kind = x->kind,
+            .debit = x->debit->name,
+            .credit = x->credit->name,
+            .points = x->points,
+            .partner_id = x->partner_id,
+            .request_id = x->request_id,
+            .member_id = x->member_id,
+            .balance_after = x->balance_after,
+            .corrects_id = x->corrects_id,
+            .hold_id = x->hold_id,
+            .has_purchase = x->has_purchase,
+            .purchase_micros = x->purchase,
+            .currency = x->currency,
+            .campaign_id = x->campaign_id,
+            .reason = x->reason,
+            .program_version = x->version,
+            .create_us = b->ops[0]->now_us,
+            .meta = x->meta,
+            .nmeta = x->nmeta,
+        };
+        pts_xfer_hash(x->ch->hash, &v2, x->hash);
+        memcpy(x->ch->hash, x->hash, 32);
+    }
+    return CO_OK;
+}
+
+static co_err exec_write(co_pg_conn *c, const char *name, const char *sql, batch *b, int n)
+{
+    arr *cols[24];
+    for (int k = 0; k < n && k < 24; k++) {
+        cols[k] = &b->cols[k];
+    }
+    return query_arrays(c, name, sql, cols, n, NULL);
+}
+
+static void cols_begin(batch *b, int n)
+{
+    for (int k = 0; k < n; k++) {
+        arr_begin(&b->cols[k]);
+    }
+}
+
+static co_err write_all(co_pg_conn *c, batch *b)
+{
+    co_err e;
+    int64_t now = b->ops[0]->now_us;
+    if (b->nx > 0) {
+        cols_begin(b, 21);
+        arr *A = b->cols;
+        for (size_t i = 0; i < b->nx; i++) {
+            const xfer *x = &b->x[i];
+            arr_i64(&A[0], x->id);
+            arr_str(&A[1], x->program);
+            arr_i64(&A[2], x->seq);
+            arr_i64(&A[3], x->kind);
+            arr_i64(&A[4], x->debit->id);
+            arr_i64(&A[5], x->credit->id);
+            arr_i64(&A[6], x->points);
+            arr_str(&A[7], x->partner_id);
+            arr_str(&A[8], x->request_id);
+            arr_str(&A[9], x->member_id);
+            arr_i64(&A[10], x->balance_after);
+            arr_opt(&A[11], x->corrects_id != 0, x->corrects_id);
+            arr_str(&A[12], x->hold_id);
+            arr_opt(&A[13], x->has_purchase, x->purchase);
+            arr_str(&A[14], x->currency);
+            arr_str(&A[15], x->campaign_id);
+            arr_str(&A[16], x->reason);
+            arr_i64(&A[17], x->version);
+            /* metadata as one text: a nested array literal per row would need equal lengths */
+            arr meta = {0};
+            arr_begin(&meta);
+            for (size_t k = 0; k < 2 * x->nmeta; k++) {
+                arr_str(&meta, x->meta[k]);
+            }
+            const char *ml = arr_end(&meta);
+            arr_str(&A[18], ml != NULL ? ml : "{}");
+            free(meta.p);
+            arr_i64(&A[19], now);
+            arr_hex(&A[20], x->hash, 32);
+        }
+        e = exec_write(c, "pts_ins_transfers",
+                       "INSERT INTO points.transfers (id, program, seq, kind, debit_id, credit_id,"
+                       " points, partner_id, request_id, member_id, member_balance_after,"
+                       " corrects_id, hold_id, purchase_micros, currency, campaign_id, reason,"
+                       " program_version, metadata, create_time, hash)"
+                       " SELECT i, p, s, k, d, cr, pt, pa, r, m, ba, co, h, pu, cu, ca, re, v,"
+                       " md::text[], timestamptz 'epoch' + t * interval '1 microsecond',"
+                       " decode(hs, 'hex') FROM unnest($1::bigint[], $2::text[], $3::bigint[],"
+                       " $4::smallint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[],"
+                       " $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::text[],"
+                       " $14::bigint[], $15::text[], $16::text[], $17::text[], $18::bigint[],"
+                       " $19::text[], $20::bigint[], $21::text[]) AS u(i, p, s, k, d, cr, pt, pa,"
+                       " r, m, ba, co, h, pu, cu, ca, re, v, md, t, hs)",
+                       b, 21);
+        if (e != CO_OK) {
+            return e;
+        }
+    }
+    /* lots: new ones, and remainders of loaded ones that changed */
+    cols_begin(b, 6);
+    size_t nnew = 0, nupd = 0;
+    for (size_t i = 0; i < b->nmems; i++) {
+        memrow *m = b->mems[i];
+        for (size_t k = 0; k < m->nlots; k++) {
+            lotrow *l = &m->lots[k];
+            if (l->is_new) {
+                arr_i64(&b->cols[0], l->id);
+                arr_i64(&b->cols[1], m->ma->id);
+                arr_i64(&b->cols[2], b->x[l->xfer].id);
+                arr_opt(&b->cols[3], l->expires_us != PTS_NEVER, l->expires_us);
+                arr_i64(&b->cols[4], l->points);
+                arr_i64(&b->cols[5], l->remaining);
+                nnew++;
+            }
+        }
+    }
+    if (nnew > 0) {
+        e = exec_write(c, "pts_ins_lots",
+                       "INSERT INTO points.lots (id, account_id, transfer_id, expire_time, points,"
+                       " remaining) SELECT i, a, t, timestamptz 'epoch' + e * interval"
+                       " '1 microsecond', p, r FROM unnest($1::bigint[], $2::bigint[],"
+                       " $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])"
+                       " AS u(i, a, t, e, p, r)",
+                       b, 6);
+        if (e != CO_OK) {
+            return e;
+        }
+    }
+    cols_begin(b, 2);
+    for (size_t i = 0; i < b->nmems; i++) {
+        memrow *m = b->mems[i];
+        for (size_t k = 0; k < m->nlots; k++) {
+            lotrow *l = &m->lots[k];
+            if (!l->is_new && l->remaining != l->start_remaining) {
+                arr_i64(&b->cols[0], l->id);
+                arr_i64(&b->cols[1], l->remaining);
+                nupd++;
+            }
+        }
+    }
+    if (nupd > 0) {
+        e = exec_write(c, "pts_upd_lots",
+                       "UPDATE points.lots l SET remaining = u.r FROM unnest($1::bigint[],"
+                       " $2::bigint[]) AS u(i, r) WHERE l.id = u.i",
+                       b, 2);
+        if (e != CO_OK) {
+            return e;
+        }
+    }
+    if (b->nt > 0) {
+        /* one row per (transfer, lot): a debit never takes twice from one lot */
+        cols_begin(b, 4);
+        for (size_t i = 0; i < b->nt; i++) {
+            const takerow *t = &b->t[i];
+            arr_i64(&b->cols[0], b->x[t->xfer].id);
+            arr_i64(&b->cols[1], t->m->lots[t->lot].id);
+            arr_i64(&b->cols[2], t->points);
+            arr_opt(&b->cols[3], t->of_transfer != 0, t->of_transfer);
+        }
+        e = exec_write(c, "pts_ins_takes",
+                       "INSERT INTO points.takes (transfer_id, lot_id, points, of_transfer_id)"
+                       " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],"
+                       " $4::bigint[])",
+                       b, 4);
+        if (e != CO_OK) {
+            return e;
+        }
+    }
+    if (b->nholds > 0) {
+        cols_begin(b, 11);
+        size_t nh = 0;
+        for (size_t i = 0; i < b->nholds; i++) {
+            const holdrow *h = b->holds[i];
+            if (!h->is_new && !h->dirty) {
+                continue;
+            }
+            arr_str(&b->cols[0], h->hold_id);
+            arr_str(&b->cols[1], h->program);
+            arr_str(&b->cols[2], h->member_id);
+            arr_str(&b->cols[3], h->partner_id);
+            arr_i64(&b->cols[4], h->points);
+            arr_i64(&b->cols[5], h->captured);
+            arr_i64(&b->cols[6], h->status);
+            arr_i64(&b->cols[7], h->hold_transfer_id);
+            arr_i64(&b->cols[8], h->create_us);
+            arr_i64(&b->cols[9], h->expire_us);
+            arr_opt(&b->cols[10], h->status != PTS_HOLD_ACTIVE, h->close_us);
+            nh++;
+        }
+        if (nh > 0) {
+            e = exec_write(c, "pts_upsert_holds",
+                           "INSERT INTO points.holds (hold_id, program, member_id, partner_id,"
+                           " points, captured_points, status, hold_transfer_id, create_time,"
+                           " expire_time, close_time) SELECT h, p, m, w, pt, cp, s, t,"
+                           " timestamptz 'epoch' + ct * interval '1 microsecond',"
+                           " timestamptz 'epoch' + et * interval '1 microsecond',"
+                           " timestamptz 'epoch' + cl * interval '1 microsecond'"
+                           " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+                           " $5::bigint[], $6::bigint[], $7::smallint[], $8::bigint[],"
+                           " $9::bigint[], $10::bigint[], $11::bigint[])"
+                           " AS u(h, p, m, w, pt, cp, s, t, ct, et, cl)"
+                           " ON CONFLICT (hold_id) DO UPDATE SET captured_points ="
+                           " EXCLUDED.captured_points, status = EXCLUDED.status,"
+                           " close_time = EXCLUDED.close_time",
+                           b, 11);
+            if (e != CO_OK) {
+                return e;
+            }
+        }
+    }
+    if (b->nmems > 0) {
+        cols_begin(b, 8);
+        size_t nm = 0;
+        for (size_t i = 0; i < b->nmems; i++) {
+            const memrow *m = b->mems[i];
+            if (m->exists && !m->dirty) {
+                continue;
+            }
+            arr_str(&b->cols[0], m->program);
+            arr_str(&b->cols[1], m->member_id);
+            arr_i64(&b->cols[2], m->ma->id);
+            arr_i64(&b->cols[3], m->ha->id);
+            arr_opt(&b->cols[4], m->first_earn_us != 0, m->first_earn_us);
+            arr_i64(&b->cols[5], m->lifetime);
+            arr_str(&b->cols[6], m->tier);
+            arr_opt(&b->cols[7], m->tier_since_us != 0, m->tier_since_us);
+            nm++;
+        }
+        if (nm > 0) {
+            e = exec_write(c, "pts_upsert_members",
+                           "INSERT INTO points.members (program, member_id, account_id,"
+                           " hold_account_id, first_earn_time, lifetime_earned, tier_code,"
+                           " tier_since) SELECT p, m, a, h,"
+                           " timestamptz 'epoch' + f * interval '1 microsecond', l, t,"
+                           " timestamptz 'epoch' + s * interval '1 microsecond'"
+                           " FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[],"
+                           " $5::bigint[], $6::bigint[], $7::text[], $8::bigint[])"
+                           " AS u(p, m, a, h, f, l, t, s)"
+                           " ON CONFLICT (program, member_id) DO UPDATE SET first_earn_time ="
+                           " EXCLUDED.first_earn_time, lifetime_earned = EXCLUDED.lifetime_earned,"
+                           " tier_code = EXCLUDED.tier_code, tier_since = EXCLUDED.tier_since",
+                           b, 8);
+            if (e != CO_OK) {
+                return e;
+            }
+        }
+    }
+    /* Balances, netted per account, guarded in the database. */
+    cols_begin(b, 3);
+    size_t nd = 0;
+    for (size_t i = 0; i < b->naccts; i++) {
+        const acct *ac = b->accts[i];
+        if (ac->balance != ac->start) {
+            arr_i64(&b->cols[0], ac->id);
+            arr_i64(&b->cols[1], ac->balance - ac->start);
+            arr_str(&b->cols[2], ac->neg_ok ? "t" : "f");
+            nd++;
+        }
+    }
+    if (nd > 0) {
+        const char *v[3];
+        for (int k = 0; k < 3; k++) {
+            if ((v[k] = arr_end(&b->cols[k])) == NULL) {
+                return CO_ERR_NOMEM;
+            }
+        }
+        PGresult *r;
+        e = q(c, "pts_upd_balances",
+              "UPDATE points.accounts a SET balance = a.balance + u.d FROM unnest($1::bigint[],"
+              " $2::bigint[], $3::boolean[]) AS u(i, d, n) WHERE a.id = u.i AND"
+              " (NOT a.guarded OR u.n OR a.balance + u.d >= 0) RETURNING a.id",
+              3, v, &r);
+        if (e != CO_OK) {
+            return e;
+        }
+        size_t updated = (size_t)PQntuples(r);
+        PQclear(r);
+        if (updated != nd) {
+            co_log(CO_LOG_ERROR, "guarded balance update refused an overdraft", "{s:i, s:i}",
+                   "accounts", (int)nd, "updated", (int)updated);
+            return CO_ERR_INTERNAL; /* the batch reruns op by op */
+        }
+    }
+    if (b->nev > 0) {
+        cols_begin(b, 10);
+        for (size_t i = 0; i < b->nev; i++) {
+            const eventrow *ev = &b->ev[i];
+            arr_i64(&b->cols[0], ev->id);
+            arr_i64(&b->cols[1], ev->kind);
+            arr_str(&b->cols[2], ev->program);
+            arr_str(&b->cols[3], ev->payer);
+            arr_str(&b->cols[4], ev->payee);
+            arr_i64(&b->cols[5], ev->points);
+            arr_i64(&b->cols[6], ev->unit);
+            arr_str(&b->cols[7], ev->currency);
+            arr_i64(&b->cols[8], b->x[ev->xfer].id);
+            arr_i64(&b->cols[9], now);
+        }
+        e = exec_write(c, "pts_ins_events",
+                       "INSERT INTO points.settlement_events (id, kind, program, payer_partner_id,"
+                       " payee_partner_id, points, unit_price_micros, amount_micros, currency,"
+                       " transfer_id, create_time) SELECT i, k, p, a, b, pt, u, pt * u, c, t,"
+                       " timestamptz 'epoch' + ti * interval '1 microsecond'"
+                       " FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::text[],"
+                       " $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[],"
+                       " $10::bigint[]) AS x(i, k, p, a, b, pt, u, c, t, ti)",
+                       b, 10);
+        if (e != CO_OK) {
+            return e;
+        }
+    }
+    if (b->nchains > 0 && b->nx > 0) {
+        cols_begin(b, 3);
+        for (size_t i = 0; i < b->nchains; i++) {
+            arr_str(&b->cols[0], b->chains[i]->program);
+            arr_i64(&b->cols[1], b->chains[i]->seq);
+            arr_hex(&b->cols[2], b->chains[i]->hash, 32);
+        }
+        e = exec_write(c, "pts_upd_chains",
+                       "UPDATE points.chains c SET seq = u.s, last_hash = decode(u.h, 'hex')"
+                       " FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(p, s, h)"
+                       " WHERE c.program = u.p AND u.s > c.seq",
+                       b, 3);
+        if (e != CO_OK) {
+            return e;
+        }
+    }
+    /* The outcome of each keyed operation, replayed to repeats. */
+    cols_begin(b, 5);
+    size_t nr = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        pts_op *op = b->ops[i];
+        if (!b->live[i] || op->request_id == NULL || op->request_id[0] == '\0') {
+            continue;
+        }
+        arr_str(&b->cols[0], op->caller);
+        arr_str(&b->cols[1], op->request_id);
+        arr_i64(&b->cols[2], op->err == CO_OK ? 0 : (int64_t)co_err_to_grpc(op->err));
+        arr_str(&b->cols[3], op->err == CO_OK ? "" : op->message);
+        if (op->err == CO_OK) {
+            char *hexr = co_arena_alloc(&b->a, 2 * op->resp_len + 1);
+            if (hexr == NULL) {
+                return CO_ERR_NOMEM;
+            }
+            pts_hex(op->resp, op->resp_len, hexr);
+            arr_str(&b->cols[4], hexr);
+        } else {
+            arr_null(&b->cols[4]);
+        }
+        nr++;
+    }
+    if (nr > 0) {
+        e = exec_write(c, "pts_record",
+                       "UPDATE points.idempotency i SET status = u.s, message = u.m, response ="
+                       " decode(u.r, 'hex') FROM unnest($1::text[], $2::text[], $3::int[],"
+                       " $4::text[], $5::text[]) AS u(c, q, s, m, r)"
+                       " WHERE i.caller = u.c AND i.request_id = u.q",
+                       b, 5);
+        if (e != CO_OK) {
+            return e;
+        }
+    }
+    return CO_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The transaction */
+
+static void batch_reset(batch *b)
+{
+    for (int k = 0; k < 24; k++) {
+        free(b->cols[k].p);
+    }
+    co_arena_release(&b->a);
+    pts_op **ops = b->ops;
+    size_t n = b->n;
+    memset(b, 0, sizeof *b);
+    b->ops = ops;
+    b->n = n;
+    co_arena_init(&b->a, 0);
+}
+
+static co_err batch_tx(co_pg_conn *c, void *ud)
+{
+    batch *b = ud;
+    batch_reset(b);
+    co_arena *a = &b->a;
+    size_t n = b->n;
+    b->live = co_arena_calloc(a, n, sizeof *b->live);
+    b->weekday = co_arena_calloc(a, n, sizeof *b->weekday);
+    b->x0 = co_arena_calloc(a, n, sizeof *b->x0);
+    b->x1 = co_arena_calloc(a, n, sizeof *b->x1);
+    b->tier_changed = co_arena_calloc(a, n, sizeof *b->tier_changed);
+    b->earn = co_arena_calloc(a, n, sizeof *b->earn);
+    b->opm = co_arena_calloc(a, n, sizeof *b->opm);
+    b->oph = co_arena_calloc(a, n, sizeof *b->oph);
+    b->opval = co_arena_calloc(a, n, sizeof *b->opval);
+    b->mems = co_arena_calloc(a, 2 * n + 1, sizeof *b->mems);
+    b->chains = co_arena_calloc(a, 2 * n + 1, sizeof *b->chains);
+    b->holds = co_arena_calloc(a, 2 * n + 1, sizeof *b->holds);
+    if (b->live == NULL || b->weekday == NULL || b->x0 == NULL || b->x1 == NULL ||
+        b->tier_changed == NULL || b->earn == NULL || b->opm == NULL || b->oph == NULL ||
+        b->opval == NULL || b->mems == NULL || b->chains == NULL || b->holds == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    int64_t now = now_us();
+    for (size_t i = 0; i < n; i++) {
+        b->ops[i]->now_us = now;
+        b->ops[i]->err = CO_OK;
+        b->ops[i]->message[0] = '\0';
+        free(b->ops[i]->resp);
+        b->ops[i]->resp = NULL;
+        b->ops[i]->resp_len = 0;
+        b->live[i] = true;
+        if (b->ops[i]->kind == PTS_OP_EARN && b->ops[i]->earn->purchase_time == NULL) {
+            b->ops[i]->purchase_us = now;
+        }
+    }
+    co_err e;
+    if ((e = claim_keys(c, b)) != CO_OK || (e = load_holds(c, b)) != CO_OK ||
+        (e = collect(b)) != CO_OK || (e = lock_chains(c, b)) != CO_OK ||
+        (e = lock_accounts(c, b)) != CO_OK || (e = load_members(c, b)) != CO_OK ||
+        (e = load_weekdays(c, b)) != CO_OK || (e = apply_all(b)) != CO_OK ||
+        (e = alloc_ids(c, b)) != CO_OK) {
+        return e;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (b->live[i] && b->ops[i]->err == CO_OK && (e = build_response(b, i)) != CO_OK) {
+            return e;
+        }
+    }
+    return write_all(c, b);
+}
+
+static void finish(pts_exec *ex, pts_op **ops, size_t n)
+{
+    pthread_mutex_lock(&ex->mu);
+    for (size_t i = 0; i < n; i++) {
+        ops[i]->done = true;
+    }
+    pthread_cond_broadcast(&ex->cv);
+    pthread_mutex_unlock(&ex->mu);
+}
+
+static void run_ops(pts_exec *ex, pts_op **ops, size_t n)
+{
+    batch b;
+    memset(&b, 0, sizeof b);
+    b.ops = ops;
+    b.n = n;
+    co_arena_init(&b.a, 0);
+    co_err e = co_pg_tx(ex->pool, ex->tx_timeout_ms, batch_tx, &b);
+    for (int k = 0; k < 24; k++) {
+        free(b.cols[k].p);
+    }
+    co_arena_release(&b.a);
+    if (e == CO_OK) {
+        return;
+    }
+    if (n > 1) {
+        for (size_t i = 0; i < n; i++) {
+            run_ops(ex, &ops[i], 1);
+        }
+        return;
+    }
+    free(ops[0]->resp);
+    ops[0]->resp = NULL;
+    ops[0]->err = e == CO_ERR_NOMEM ? CO_ERR_RESOURCE_EXHAUSTED
+                  : e == CO_ERR_DEADLINE_EXCEEDED || e == CO_ERR_UNAVAILABLE ? e
+                                                                             : CO_ERR_UNAVAILABLE;
+    snprintf(ops[0]->message, sizeof ops[0]->message,
+             "the ledger could not be written (%s): nothing was done, retry with the same "
+             "request_id",
+             co_err_name(e));
+    co_log(CO_LOG_ERROR, "ledger transaction failed", "{s:s, s:s}", "error", co_err_name(e),
+           "request_id", ops[0]->request_id != NULL ? ops[0]->request_id : "");
+}
+
+/* Same key twice in one batch: the first is run, the others take its outcome. */
+static size_t split_duplicates(pts_op **ops, size_t n, pts_op **dups, size_t *ndups)
+{
+    size_t keep = 0;
+    *ndups = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool dup = false;
+        for (size_t k = 0; k < keep && ops[i]->request_id != NULL && ops[i]->request_id[0]; k++) {
+            if (ops[k]->request_id != NULL && strcmp(ops[k]->caller, ops[i]->caller) == 0 &&
+                strcmp(ops[k]->request_id, ops[i]->request_id) == 0) {
+                dup = true;
+            }
+        }
+        if (dup) {
+            dups[(*ndups)++] = ops[i];
+        } else {
+            ops[keep++] = ops[i];
+        }
+    }
+    return keep;
+}
+
+static void *exec_main(void *arg)
+{
+    pts_exec *ex = arg;
+    pts_op **ops = calloc((size_t)ex->max_batch, sizeof *ops);
+    pts_op **dups = calloc((size_t)ex->max_batch, sizeof *dups);
+    if (ops == NULL || dups == NULL) {
+        abort();
+    }
+    for (;;) {
+        pthread_mutex_lock(&ex->mu);
+        while (ex->head == NULL && !ex->stop) {
+            pthread_cond_wait(&ex->cv, &ex->mu);
+        }
+        if (ex->head == NULL && ex->stop) {
+            pthread_mutex_unlock(&ex->mu);
+            break;
+        }
+        size_t n = 0;
+        while (ex->head != NULL && n < (size_t)ex->max_batch) {
+            ops[n++] = ex->head;
+            ex->head = ex->head->next;
+        }
+        if (ex->head == NULL) {
+            ex->tail = NULL;
+        }
+        pthread_mutex_unlock(&ex->mu);
+        size_t ndups;
+        size_t keep = split_duplicates(ops, n, dups, &ndups);
+        run_ops(ex, ops, keep);
+        finish(ex, ops, keep);
+        /* Repeats go through as a batch of their own: they replay what just committed. */
+        if (ndups > 0) {
+            memcpy(ops, dups, ndups * sizeof *ops);
+            size_t again = ndups;
+            while (again > 0) {
+                size_t k = split_duplicates(ops, again, dups, &ndups);
+                run_ops(ex, ops, k);
+                finish(ex, ops, k);
+                memcpy(ops, dups, ndups * sizeof *ops);
+                again = ndups;
+            }
+        }
+    }
+    free(ops);
+    free(dups);
+    return NULL;
+}
+
+pts_exec *pts_exec_new(co_pg_pool *pool, int max_batch, int64_t tx_timeout_ms)
+{
+    pts_exec *ex = calloc(1, sizeof *ex);
+    if (ex == NULL) {
+        return NULL;
+    }
+    ex->pool = pool;
+    ex->max_batch = max_batch > 0 ? max_batch : 1;
+    ex->tx_timeout_ms = tx_timeout_ms;
+    pthread_mutex_init(&ex->mu, NULL);
+    pthread_cond_init(&ex->cv, NULL);
+    if (pthread_create(&ex->thread, NULL, exec_main, ex) != 0) {
+        pthread_cond_destroy(&ex->cv);
+        pthread_mutex_destroy(&ex->mu);
+        free(ex);
+        return NULL;
+    }
+    return ex;
+}
+
+void pts_exec_free(pts_exec *ex)
+{
+    if (ex == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&ex->mu);
+    ex->stop = true;
+    pthread_cond_broadcast(&ex->cv);
+    pthread_mutex_unlock(&ex->mu);
+    pthread_join(ex->thread, NULL);
+    pthread_cond_destroy(&ex->cv);
+    pthread_mutex_destroy(&ex->mu);
+    free(ex);
+}
+
+void pts_exec_submit(pts_exec *ex, pts_op *op)
+{
+    op->next = NULL;
+    op->done = false;
+    op->resp = NULL;
+    pthread_mutex_lock(&ex->mu);
+    if (ex->tail != NULL) {
+        ex->tail->next = op;
+    } else {
+        ex->head = op;
+    }
+    ex->tail = op;
+    pthread_cond_broadcast(&ex->cv);
+    while (!op->done) {
+        pthread_cond_wait(&ex->cv, &ex->mu);
+    }
+    pthread_mutex_unlock(&ex->mu);
+}

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The points service's shared types: caches of programs and members, and batched operations. */
+#ifndef PTS_H
+#define PTS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "coalition/internal/v1/directory.pb-c.h"
+#include "coalition/v1/points.pb-c.h"
+#include "err.h"
+#include "pg.h"
+#include "process.h"
+
+/* --- program configuration, cached from the partners service --- */
+
+/* One program's configuration at one version; immutable and reference counted. */
+typedef struct pts_prog {
+    atomic_int refs;
+    int64_t version;
+    Coalition__Internal__V1__GetProgramSnapshotResponse *snap; /* owned */
+    const Coalition__V1__Program *p;                           /* snap->program */
+} pts_prog;
+
+typedef struct pts_progs pts_progs;
+
+/* refresh_ms: how long a cached version is used before asking whether it changed. */
+pts_progs *pts_progs_new(co_client *partners, int64_t refresh_ms);
+void pts_progs_free(pts_progs *c);
+/* The program `code`, with a reference the caller drops with pts_prog_unref. NOT_FOUND for an
+ * unknown program; UNAVAILABLE (message in why) when it cannot be fetched and none is cached. */
+co_err pts_progs_get(pts_progs *c, const char *code, int64_t timeout_ms, pts_prog **out, char *why,
+                     size_t whylen);
+void pts_prog_unref(pts_prog *p);
+/* The participation of partner_id, or NULL. */
+const Coalition__V1__Participation *pts_prog_participation(const pts_prog *p,
+                                                           const char *partner_id);
+
+/* --- members, resolved through the accounts service --- */
+
+typedef struct pts_member {
+    char member_id[40];
+    bool erased;
+    bool has_birth;
+    int birth_month, birth_day;
+    /* Active memberships: plan ids with their end (unix us). */
+    size_t nplans;
+    struct {
+        char plan_id[32];
+        int64_t end_us;
+    } plans[8];
+} pts_member;
+
+typedef struct pts_members pts_members;
+
+pts_members *pts_members_new(co_client *accounts, int64_t ttl_ms);
+void pts_members_free(pts_members *c);
+/* Resolves ref (validated by the caller) to the member. NOT_FOUND for no such member;
+ * UNAVAILABLE with why when the accounts service cannot answer. */
+co_err pts_members_resolve(pts_members *c, const Coalition__V1__MemberRef *ref, int64_t timeout_ms,
+                           pts_member *out, char *why, size_t whylen);
+
+/* --- batched mutations --- */
+
+typedef enum pts_op_kind {
+    PTS_OP_EARN = 1,
+    PTS_OP_CREDIT,
+    PTS_OP_REDEEM,
+    PTS_OP_CAPTURE,
+    PTS_OP_VOID,
+    PTS_OP_FUND,
+} pts_op_kind;
+
+/* One mutation waiting for (or done by) the executor. The handler fills the input part,
+ * submits, and reads the outcome after pts_exec_submit returns. */
+typedef struct pts_op {
+    pts_op_kind kind;
+    const char *method; /* full path: part of the idempotency key's content check */
+    const char *caller; /* partner id ("operator" for the admin) */
+    const char *request_id;
+    uint8_t hash[32]; /* of the canonical request */
+    pts_prog *prog;   /* reference held by the handler */
+    int64_t now_us;
+    /* member (EARN, CREDIT, REDEEM) */
+    pts_member member;
+    /* EARN */
+    const Coalition__V1__EarnRequest *earn;
+    int64_t purchase_us;
+    /* CREDIT, REDEEM, FUND, CAPTURE: points asked (0 = all for CAPTURE) */
+    int64_t points;
+    Coalition__V1__TransferKind credit_kind;
+    const char *reason;
+    bool hold;
+    int64_t hold_timeout_s;
+    const char *hold_id;         /* CAPTURE, VOID */
+    const char *fund_partner_id; /* FUND */
+    /* metadata as key, value pairs sorted by key (validated) */
+    const char **meta;
+    size_t nmeta;
+    /* outcome */
+    co_err err;
+    char message[256];
+    uint8_t *resp; /* malloc'd packed response on CO_OK; the handler frees it */
+    size_t resp_len;
+    /* executor bookkeeping */
+    struct pts_op *next;
+    bool done;
+    pthread_mutex_t *mu;
+    pthread_cond_t *cv;
+} pts_op;
+
+/* --- transfers and their audit hash --- */
+
+/* A transfer as hashed: every field that is stored, names instead of account ids. */
+typedef struct pts_xfer_view {
+    const char *program;
+    int64_t seq;
+    int64_t id;
+    int kind;
+    const char *debit, *credit; /* account names */
+    int64_t points;
+    const char *partner_id, *request_id, *member_id;
+    int64_t balance_after;
+    int64_t corrects_id; /* 0 = none */
+    const char *hold_id;
+    bool has_purchase;
+    int64_t purchase_micros;
+    const char *currency, *campaign_id, *reason;
+    int64_t program_version;
+    int64_t create_us;
+    const char *const *meta; /* key, value pairs sorted by key */
+    size_t nmeta;
+} pts_xfer_view;
+
+/* out = SHA-256(prev || length-prefixed fields of x). */
+void pts_xfer_hash(const uint8_t prev[32], const pts_xfer_view *x, uint8_t out[32]);
+
+/* Lower-case hex of n bytes into out (2n + 1 bytes); and back, at most max bytes, stopping at
+ * the first character that is not lower-case hex. */
+void pts_hex(const uint8_t *b, size_t n, char *out);
+size_t pts_unhex(const char *s, uint8_t *out, size_t max);
+
+/* The transfer id callers see for a row id, and back ("tr-123"). */
+void pts_transfer_id(int64_t id, char *buf, size_t len);
+bool pts_transfer_id_parse(const char *s, int64_t *id);
+
+/* The statement named `name` (a string literal of the caller), registered once, so that each
+ * connection prepares it once. */
+const co_pg_stmt *pts_stmt(const char *name, const char *sql, int nparams);
+
+/* --- the batch executor --- */
+
+typedef struct pts_exec pts_exec;
+
+/* max_batch: most operations per database transaction. */
+pts_exec *pts_exec_new(co_pg_pool *pool, int max_batch, int64_t tx_timeout_ms);
+/* Stops the executor thread after the queue drained. */
+void pts_exec_free(pts_exec *ex);
+/* Queues op and returns when its outcome is known (committed, or failed). */
+void pts_exec_submit(pts_exec *ex, pts_op *op);
+
+/* --- reads and verification --- */
+
+typedef struct pts_verify_out {
+    int64_t programs, accounts, transfers, violations;
+    Coalition__V1__LedgerViolation **v; /* up to max, arena memory */
+    size_t nv;
+    int64_t check_us;
+} pts_verify_out;
+
+/* Checks every invariant of DESIGN section 3 on one REPEATABLE READ snapshot. */
+co_err pts_verify(co_pg_conn *c, co_arena *a, const char *program, size_t max, pts_verify_out *out);
+
+#endif

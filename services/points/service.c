@@ -1,0 +1,1422 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The points service's methods: validation, authorization, member and program resolution,
+ * then the batch executor for mutations or a read transaction for queries. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "api.h"
+#include "idem.h"
+#include "int64.h"
+#include "ledger.h"
+#include "log.h"
+#include "pb.h"
+#include "pts.h"
+#include "pts_service.h"
+
+extern const co_migration pts_migrations[];
+size_t pts_parse_text_array(co_arena *a, const char *s, const char ***out);
+
+#define KIND(k)    COALITION__V1__TRANSFER_KIND__TRANSFER_KIND_##k
+#define MAX_POINTS INT64_C(1000000000)
+#define MAX_AMOUNT INT64_C(1000000000000)
+#define CLIENT_MS  5000
+#define MAX_META   16
+
+typedef struct pts_state {
+    co_pg_pool *pool;
+    co_client *partners, *accounts;
+    pts_progs *progs;
+    pts_members *members;
+    pts_exec *ex;
+    pthread_t timer;
+    pthread_mutex_t timer_mu;
+    pthread_cond_t timer_cv;
+    bool stopping, timer_started;
+} pts_state;
+
+typedef struct pts_service {
+    pts_state st;
+    co_method methods[16];
+} pts_service;
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static co_err bad(co_call *call, const char *field, const char *why)
+{
+    return co_call_fail(call, CO_ERR_INVALID_ARGUMENT, "invalid field \"%s\": %s", field, why);
+}
+
+static bool code_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 63 || s[0] < 'a' || s[0] > 'z') {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool meta_key_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 64) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Validates and sorts a request's metadata map. keys/values are parallel arrays. */
+static co_err take_meta(co_call *call, char **keys, char **vals, size_t n, pts_op *op)
+{
+    if (n > MAX_META) {
+        return bad(call, "metadata", "at most 16 entries");
+    }
+    const char **kv = co_arena_calloc(co_call_arena(call), 2 * n + 1, sizeof *kv);
+    if (kv == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!meta_key_ok(keys[i])) {
+            return bad(call, "metadata",
+                       "keys must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' "
+                       "and '-'");
+        }
+        if (strlen(vals[i]) > 256) {
+            return bad(call, "metadata", "values must be at most 256 bytes");
+        }
+        size_t j = i;
+        while (j > 0 && strcmp(kv[2 * (j - 1)], keys[i]) > 0) {
+            kv[2 * j] = kv[2 * (j - 1)];
+            kv[2 * j + 1] = kv[2 * (j - 1) + 1];
+            j--;
+        }
+        if (j > 0 && strcmp(kv[2 * (j - 1)], keys[i]) == 0) {
+            return bad(call, "metadata", "duplicate key");
+        }
+        kv[2 * j] = keys[i];
+        kv[2 * j + 1] = vals[i];
+    }
+    op->meta = kv;
+    op->nmeta = n;
+    return CO_OK;
+}
+
+/* The entries of any request's metadata map: key and value are fields 1 and 2 of each. */
+static co_err meta_entries(co_call *call, ProtobufCMessage *const *entries, size_t n, pts_op *op)
+{
+    char **k = co_arena_calloc(co_call_arena(call), n + 1, sizeof *k);
+    char **v = co_arena_calloc(co_call_arena(call), n + 1, sizeof *v);
+    if (k == NULL || v == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const ProtobufCMessageDescriptor *d = entries[i]->descriptor;
+        k[i] = *(char **)(void *)((char *)entries[i] + d->fields[0].offset);
+        v[i] = *(char **)(void *)((char *)entries[i] + d->fields[1].offset);
+    }
+    return take_meta(call, k, v, n, op);
+}
+
+#define TAKE_META(call, req, op)                                                                   \
+    meta_entries(call, (ProtobufCMessage *const *)(void *)(req)->metadata, (req)->n_metadata, op)
+
+static co_err points_range(co_call *call, const char *field, int64_t v)
+{
+    if (v < 1 || v > MAX_POINTS) {
+        return bad(call, field, "must be 1..1000000000");
+    }
+    return CO_OK;
+}
+
+static co_err reason_ok(co_call *call, const char *s, bool required)
+{
+    size_t n = co_utf8_chars(s);
+    if ((required && n < 1) || n > 200) {
+        return bad(call, "reason",
+                   required ? "required, 1-200 characters" : "at most 200 characters");
+    }
+    return CO_OK;
+}
+
+static co_err member_ref_ok(co_call *call, const Coalition__V1__MemberRef *ref)
+{
+    if (ref == NULL || ref->ref_case == COALITION__V1__MEMBER_REF__REF__NOT_SET) {
+        return bad(call, "member", "required: a member id, card number, phone, email or QR token");
+    }
+    return CO_OK;
+}
+
+/* The program, after checking the caller may act on it: admin always; a partner as owner, or as
+ * a participant with can_issue (need_issue) or can_redeem (need_redeem), or any participation. */
+static co_err program_for(co_call *call, pts_state *st, const char *code, bool need_issue,
+                          bool need_redeem, pts_prog **out)
+{
+    if (!code_ok(code)) {
+        return bad(call, "program_code",
+                   "must be 1-63 characters of a-z, 0-9 and '-', starting with a letter");
+    }
+    char why[256];
+    co_err e = pts_progs_get(st->progs, code, co_call_ms_left(call), out, why, sizeof why);
+    if (e != CO_OK) {
+        return co_call_fail(call, e, "%s", why);
+    }
+    const co_caller *who = co_caller_of(call);
+    if (who->role == CO_ROLE_ADMIN || strcmp(who->partner_id, (*out)->p->owner_partner_id) == 0) {
+        return CO_OK;
+    }
+    const Coalition__V1__Participation *pa = pts_prog_participation(*out, who->partner_id);
+    if (pa == NULL || (need_issue && !pa->can_issue) || (need_redeem && !pa->can_redeem)) {
+        pts_prog_unref(*out);
+        *out = NULL;
+        return co_call_fail(call, CO_ERR_PERMISSION_DENIED,
+                            pa == NULL   ? "partner \"%s\" does not take part in program \"%s\""
+                            : need_issue ? "partner \"%s\" may not issue points of program \"%s\""
+                                         : "partner \"%s\" may not accept points of program \"%s\"",
+                            who->partner_id, code);
+    }
+    return CO_OK;
+}
+
+static co_err resolve_member(co_call *call, pts_state *st, const Coalition__V1__MemberRef *ref,
+                             bool must_be_active, pts_member *out)
+{
+    co_err e = member_ref_ok(call, ref);
+    if (e != CO_OK) {
+        return e;
+    }
+    char why[256];
+    e = pts_members_resolve(st->members, ref, co_call_ms_left(call), out, why, sizeof why);
+    if (e != CO_OK) {
+        return co_call_fail(call, e, "%s", why);
+    }
+    if (must_be_active && out->erased) {
+        return co_call_fail(call, CO_ERR_FAILED_PRECONDITION, "member %s is erased",
+                            out->member_id);
+    }
+    return CO_OK;
+}
+
+/* Runs op through the executor and decodes its response into the call's arena. */
+static co_err submit(co_call *call, pts_state *st, pts_op *op, const ProtobufCMessage *req,
+                     const ProtobufCMessageDescriptor *rd, ProtobufCMessage **resp)
+{
+    co_arena *a = co_call_arena(call);
+    const co_caller *who = co_caller_of(call);
+    op->caller = who->partner_id;
+    op->method = co_call_method(call);
+    if (!co_pb_hash(req, a, op->hash)) {
+        return CO_ERR_NOMEM;
+    }
+    pts_exec_submit(st->ex, op);
+    if (op->err != CO_OK) {
+        free(op->resp);
+        return co_call_fail(call, op->err, "%s", op->message);
+    }
+    *resp = protobuf_c_message_unpack(rd, co_arena_pb(a), op->resp_len, op->resp);
+    free(op->resp);
+    if (*resp == NULL) {
+        return co_call_fail(call, CO_ERR_INTERNAL, "could not decode the recorded response");
+    }
+    return CO_OK;
+}
+
+static int64_t ts_us(const Google__Protobuf__Timestamp *t)
+{
+    return t->seconds * 1000000 + t->nanos / 1000;
+}
+
+static bool ts_valid(const Google__Protobuf__Timestamp *t)
+{
+    return t->nanos >= 0 && t->nanos < 1000000000 && t->seconds > 0 &&
+           t->seconds < INT64_C(253402300800);
+}
+
+/* --- Earn --- */
+
+static co_err earn(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp, void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__EarnRequest *req = (const void *)msg;
+    co_err e = co_check_request_id(call, req->request_id);
+    if (e != CO_OK) {
+        return e;
+    }
+    pts_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = PTS_OP_EARN;
+    op.earn = req;
+    op.request_id = req->request_id;
+    int64_t amount = req->amount != NULL ? req->amount->amount_micros : 0;
+    if (amount < 0 || amount > MAX_AMOUNT) {
+        return bad(call, "amount", "must be 0..1000000000000 micros");
+    }
+    if (req->visits < 0 || req->visits > 100) {
+        return bad(call, "visits", "must be 0..100");
+    }
+    if (amount == 0 && req->visits == 0) {
+        return bad(call, "amount", "an amount or visits is required");
+    }
+    size_t cl = strlen(req->category);
+    if (cl > 64) {
+        return bad(call, "category", "at most 64 characters of a-z, 0-9, '.', '_', '/' and '-'");
+    }
+    for (size_t i = 0; i < cl; i++) {
+        char ch = req->category[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+              ch == '/' || ch == '-')) {
+            return bad(call, "category",
+                       "at most 64 characters of a-z, 0-9, '.', '_', '/' and '-'");
+        }
+    }
+    int64_t now = now_us();
+    if (req->purchase_time != NULL) {
+        if (!ts_valid(req->purchase_time)) {
+            return bad(call, "purchase_time", "not a valid time");
+        }
+        op.purchase_us = ts_us(req->purchase_time);
+        if (op.purchase_us > now + INT64_C(300000000)) {
+            return bad(call, "purchase_time", "at most 5 minutes in the future");
+        }
+        if (op.purchase_us < now - INT64_C(30) * 86400 * 1000000) {
+            return bad(call, "purchase_time", "at most 30 days in the past");
+        }
+    } else {
+        op.purchase_us = now;
+    }
+    if ((e = TAKE_META(call, req, &op)) != CO_OK) {
+        return e;
+    }
+    if ((e = program_for(call, st, req->program_code, true, false, &op.prog)) != CO_OK) {
+        return e;
+    }
+    if (req->amount != NULL && strcmp(req->amount->currency, op.prog->p->currency) != 0) {
+        pts_prog_unref(op.prog);
+        return co_call_fail(call, CO_ERR_INVALID_ARGUMENT,
+                            "invalid field \"amount.currency\": must be %s, the program's currency",
+                            op.prog->p->currency);
+    }
+    if ((e = resolve_member(call, st, req->member, true, &op.member)) == CO_OK) {
+        e = submit(call, st, &op, msg, &coalition__v1__earn_response__descriptor, resp);
+    }
+    pts_prog_unref(op.prog);
+    return e;
+}
+
+/* --- Credit --- */
+
+static co_err credit(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp, void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__CreditRequest *req = (const void *)msg;
+    co_err e = co_check_request_id(call, req->request_id);
+    if (e != CO_OK) {
+        return e;
+    }
+    if (req->kind != KIND(BONUS) && req->kind != KIND(ADJUST)) {
+        return bad(call, "kind", "must be TRANSFER_KIND_BONUS or TRANSFER_KIND_ADJUST");
+    }
+    if (req->kind == KIND(ADJUST) && co_caller_of(call)->role != CO_ROLE_ADMIN) {
+        return co_call_fail(call, CO_ERR_PERMISSION_DENIED, "ADJUST credits are for the admin");
+    }
+    if ((e = points_range(call, "points", req->points)) != CO_OK ||
+        (e = reason_ok(call, req->reason, true)) != CO_OK) {
+        return e;
+    }
+    pts_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = PTS_OP_CREDIT;
+    op.request_id = req->request_id;
+    op.points = req->points;
+    op.credit_kind = req->kind;
+    op.reason = req->reason;
+    if ((e = TAKE_META(call, req, &op)) != CO_OK) {
+        return e;
+    }
+    if ((e = program_for(call, st, req->program_code, req->kind == KIND(BONUS), false, &op.prog)) !=
+        CO_OK) {
+        return e;
+    }
+    if ((e = resolve_member(call, st, req->member, true, &op.member)) == CO_OK) {
+        e = submit(call, st, &op, msg, &coalition__v1__credit_response__descriptor, resp);
+    }
+    pts_prog_unref(op.prog);
+    return e;
+}
+
+/* --- Redeem --- */
+
+static co_err redeem(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp, void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__RedeemRequest *req = (const void *)msg;
+    co_err e = co_check_request_id(call, req->request_id);
+    if (e != CO_OK || (e = points_range(call, "points", req->points)) != CO_OK) {
+        return e;
+    }
+    pts_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = PTS_OP_REDEEM;
+    op.request_id = req->request_id;
+    op.points = req->points;
+    op.hold = req->hold;
+    if (!req->hold && req->hold_timeout_seconds != 0) {
+        return bad(call, "hold_timeout_seconds", "must be 0 without hold");
+    }
+    if (req->hold) {
+        op.hold_timeout_s = req->hold_timeout_seconds == 0 ? 900 : req->hold_timeout_seconds;
+        if (op.hold_timeout_s < 30 || op.hold_timeout_s > 604800) {
+            return bad(call, "hold_timeout_seconds", "must be 30..604800, or 0 for 900");
+        }
+    }
+    if ((e = TAKE_META(call, req, &op)) != CO_OK) {
+        return e;
+    }
+    if ((e = program_for(call, st, req->program_code, false, true, &op.prog)) != CO_OK) {
+        return e;
+    }
+    if ((e = resolve_member(call, st, req->member, false, &op.member)) == CO_OK) {
+        e = submit(call, st, &op, msg, &coalition__v1__redeem_response__descriptor, resp);
+    }
+    pts_prog_unref(op.prog);
+    return e;
+}
+
+/* --- CaptureHold, VoidHold --- */
+
+typedef struct hold_lookup {
+    const char *hold_id;
+    char program[64];
+    bool found;
+} hold_lookup;
+
+static co_err hold_program_tx(co_pg_conn *c, void *ud)
+{
+    hold_lookup *hl = ud;
+    const char *v[1] = {hl->hold_id};
+    PGresult *r;
+    co_err e = co_pg_exec(
+        c, pts_stmt("pts_hold_program", "SELECT program FROM points.holds WHERE hold_id = $1", 1),
+        v, NULL, NULL, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    hl->found = PQntuples(r) == 1;
+    if (hl->found) {
+        snprintf(hl->program, sizeof hl->program, "%s", PQgetvalue(r, 0, 0));
+    }
+    PQclear(r);
+    return CO_OK;
+}
+
+static co_err hold_step(co_call *call, pts_state *st, pts_op *op, const char *hold_id)
+{
+    size_t n = strlen(hold_id);
+    if (n < 4 || n > 24 || strncmp(hold_id, "hd-", 3) != 0 ||
+        strspn(hold_id + 3, "0123456789") != n - 3) {
+        return bad(call, "hold_id", "must be a hold id as returned by Redeem (\"hd-\" and digits)");
+    }
+    hold_lookup hl = {.hold_id = hold_id};
+    co_err e = co_pg_tx(st->pool, co_call_ms_left(call), hold_program_tx, &hl);
+    if (e != CO_OK) {
+        return e;
+    }
+    if (!hl.found) {
+        return co_call_fail(call, CO_ERR_NOT_FOUND, "hold \"%s\" not found", hold_id);
+    }
+    op->hold_id = hold_id;
+    char why[256];
+    e = pts_progs_get(st->progs, hl.program, co_call_ms_left(call), &op->prog, why, sizeof why);
+    if (e != CO_OK) {
+        return co_call_fail(call, e, "%s", why);
+    }
+    return CO_OK;
+}
+
+static co_err capture_hold(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                           void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__CaptureHoldRequest *req = (const void *)msg;
+    co_err e = co_check_request_id(call, req->request_id);
+    if (e != CO_OK) {
+        return e;
+    }
+    if (req->points < 0 || req->points > MAX_POINTS) {
+        return bad(call, "points", "must be 0 (all) or 1..1000000000");
+    }
+    pts_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = PTS_OP_CAPTURE;
+    op.request_id = req->request_id;
+    op.points = req->points;
+    if ((e = hold_step(call, st, &op, req->hold_id)) != CO_OK) {
+        return e;
+    }
+    e = submit(call, st, &op, msg, &coalition__v1__capture_hold_response__descriptor, resp);
+    pts_prog_unref(op.prog);
+    return e;
+}
+
+static co_err void_hold(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                        void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__VoidHoldRequest *req = (const void *)msg;
+    co_err e = co_check_request_id(call, req->request_id);
+    if (e != CO_OK) {
+        return e;
+    }
+    pts_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = PTS_OP_VOID;
+    op.request_id = req->request_id;
+    if ((e = hold_step(call, st, &op, req->hold_id)) != CO_OK) {
+        return e;
+    }
+    e = submit(call, st, &op, msg, &coalition__v1__void_hold_response__descriptor, resp);
+    pts_prog_unref(op.prog);
+    return e;
+}
+
+/* --- FundIssuer --- */
+
+static co_err fund_issuer(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                          void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__FundIssuerRequest *req = (const void *)msg;
+    co_err e = co_require_admin(call);
+    if (e != CO_OK || (e = co_check_request_id(call, req->request_id)) != CO_OK ||
+        (e = points_range(call, "points", req->points)) != CO_OK ||
+        (e = reason_ok(call, req->reason, false)) != CO_OK) {
+        return e;
+    }
+    if (!code_ok(req->partner_id)) {
+        return bad(call, "partner_id", "must be a partner id");
+    }
+    pts_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = PTS_OP_FUND;
+    op.request_id = req->request_id;
+    op.points = req->points;
+    op.reason = req->reason;
+    op.fund_partner_id = req->partner_id;
+    if ((e = program_for(call, st, req->program_code, false, false, &op.prog)) != CO_OK) {
+        return e;
+    }
+    const Coalition__V1__Participation *pa = pts_prog_participation(op.prog, req->partner_id);
+    if (op.prog->p->issuing_mode != COALITION__V1__ISSUING_MODE__ISSUING_MODE_PREPAID) {
+        e = co_call_fail(call, CO_ERR_FAILED_PRECONDITION, "program \"%s\" is not prepaid",
+                         req->program_code);
+    } else if (strcmp(req->partner_id, op.prog->p->owner_partner_id) == 0) {
+        e = co_call_fail(call, CO_ERR_FAILED_PRECONDITION,
+                         "partner \"%s\" owns program \"%s\": its issuance is never limited",
+                         req->partner_id, req->program_code);
+    } else if (pa == NULL || !pa->can_issue) {
+        e = co_call_fail(call, CO_ERR_FAILED_PRECONDITION,
+                         "partner \"%s\" may not issue points of program \"%s\"", req->partner_id,
+                         req->program_code);
+    } else {
+        e = submit(call, st, &op, msg, &coalition__v1__fund_issuer_response__descriptor, resp);
+    }
+    pts_prog_unref(op.prog);
+    return e;
+}
+
+/* --- GetBalance --- */
+
+typedef struct bal_args {
+    const char *member_id;
+    const char *program; /* "" = all */
+    co_arena *a;
+    PGresult *r;
+} bal_args;
+
+static co_err balance_tx(co_pg_conn *c, void *ud)
+{
+    bal_args *ba = ud;
+    const char *v[2] = {ba->member_id, ba->program};
+    return co_pg_exec(
+        c,
+        pts_stmt("pts_balance",
+                 "SELECT m.program, ma.balance, ha.balance, m.lifetime_earned, m.tier_code,"
+                 " (extract(epoch FROM m.tier_since) * 1000000)::bigint,"
+                 " (SELECT (extract(epoch FROM min(l.expire_time)) * 1000000)::bigint"
+                 "   FROM points.lots l WHERE l.account_id = ma.id AND l.remaining > 0 AND"
+                 "   l.expire_time > now()),"
+                 " (SELECT coalesce(sum(l.remaining), 0) FROM points.lots l WHERE"
+                 "   l.account_id = ma.id AND l.remaining > 0 AND l.expire_time = (SELECT"
+                 "   min(l2.expire_time) FROM points.lots l2 WHERE l2.account_id = ma.id AND"
+                 "   l2.remaining > 0 AND l2.expire_time > now()))"
+                 " FROM points.members m JOIN points.accounts ma ON ma.id = m.account_id"
+                 " JOIN points.accounts ha ON ha.id = m.hold_account_id"
+                 " WHERE m.member_id = $1 AND ($2 = '' OR m.program = $2) ORDER BY m.program",
+                 2),
+        v, NULL, NULL, &ba->r);
+}
+
+typedef struct qual_args {
+    const char *member_id, *program;
+    int64_t since_us;
+    int64_t points, spend;
+} qual_args;
+
+static co_err qual_tx(co_pg_conn *c, void *ud)
+{
+    qual_args *qa = ud;
+    char since[24];
+    snprintf(since, sizeof since, "%" PRId64, qa->since_us);
+    const char *v[3] = {qa->program, qa->member_id, since};
+    PGresult *r;
+    co_err e = co_pg_exec(
+        c,
+        pts_stmt("pts_qualifying",
+                 "SELECT coalesce(sum(points), 0), coalesce(sum(purchase_micros), 0)"
+                 " FROM points.transfers WHERE program = $1 AND member_id = $2 AND kind = 1 AND"
+                 " create_time >= timestamptz 'epoch' + $3::bigint * interval '1 microsecond'",
+                 3),
+        v, NULL, NULL, &r);
+    if (e == CO_OK) {
+        qa->points = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        qa->spend = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+        PQclear(r);
+    }
+    return e;
+}
+
+static co_err get_balance(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                          void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__GetBalanceRequest *req = (const void *)msg;
+    co_arena *a = co_call_arena(call);
+    pts_member m;
+    co_err e;
+    if (req->program_code[0] != '\0') {
+        pts_prog *p;
+        if ((e = program_for(call, st, req->program_code, false, false, &p)) != CO_OK) {
+            return e;
+        }
+        pts_prog_unref(p);
+    }
+    if ((e = resolve_member(call, st, req->member, false, &m)) != CO_OK) {
+        return e;
+    }
+    bal_args ba = {.member_id = m.member_id, .program = req->program_code, .a = a};
+    if ((e = co_pg_tx(st->pool, co_call_ms_left(call), balance_tx, &ba)) != CO_OK) {
+        return e;
+    }
+    Coalition__V1__GetBalanceResponse *r = co_arena_alloc(a, sizeof *r);
+    int rows = PQntuples(ba.r);
+    if (r == NULL) {
+        PQclear(ba.r);
+        return CO_ERR_NOMEM;
+    }
+    coalition__v1__get_balance_response__init(r);
+    r->balances = co_arena_calloc(a, (size_t)rows + 1, sizeof *r->balances);
+    const co_caller *who = co_caller_of(call);
+    for (int i = 0; i < rows && r->balances != NULL; i++) {
+        const char *code = PQgetvalue(ba.r, i, 0);
+        pts_prog *p = NULL;
+        char why[256];
+        if (pts_progs_get(st->progs, code, co_call_ms_left(call), &p, why, sizeof why) != CO_OK) {
+            continue;
+        }
+        bool sees = who->role == CO_ROLE_ADMIN ||
+                    strcmp(who->partner_id, p->p->owner_partner_id) == 0 ||
+                    pts_prog_participation(p, who->partner_id) != NULL;
+        if (!sees) {
+            pts_prog_unref(p);
+            continue;
+        }
+        Coalition__V1__Balance *b = co_arena_alloc(a, sizeof *b);
+        if (b == NULL) {
+            pts_prog_unref(p);
+            break;
+        }
+        coalition__v1__balance__init(b);
+        b->member_id = co_arena_strdup(a, m.member_id);
+        b->program_code = co_arena_strdup(a, code);
+        b->available_points = strtoll(PQgetvalue(ba.r, i, 1), NULL, 10);
+        b->held_points = strtoll(PQgetvalue(ba.r, i, 2), NULL, 10);
+        b->lifetime_earned_points = strtoll(PQgetvalue(ba.r, i, 3), NULL, 10);
+        b->tier_code = co_arena_strdup(a, PQgetvalue(ba.r, i, 4));
+        if (!PQgetisnull(ba.r, i, 5)) {
+            b->tier_since = co_timestamp(a, strtoll(PQgetvalue(ba.r, i, 5), NULL, 10));
+        }
+        if (!PQgetisnull(ba.r, i, 6)) {
+            b->next_expiry_time = co_timestamp(a, strtoll(PQgetvalue(ba.r, i, 6), NULL, 10));
+            b->next_expiry_points = strtoll(PQgetvalue(ba.r, i, 7), NULL, 10);
+        }
+        int32_t days = p->p->qualifying_window_days > 0 ? p->p->qualifying_window_days : 365;
+        qual_args qa = {.member_id = m.member_id,
+                        .program = code,
+                        .since_us = now_us() - (int64_t)days * 86400 * 1000000};
+        if ((e = co_pg_tx(st->pool, co_call_ms_left(call), qual_tx, &qa)) != CO_OK) {
+            pts_prog_unref(p);
+            PQclear(ba.r);
+            return e;
+        }
+        b->qualifying_points = qa.points;
+        b->qualifying_spend_micros = qa.spend;
+        int64_t value = 0;
+        if (!co_mul64(b->available_points, p->p->point_value_micros, &value)) {
+            value = 0;
+        }
+        b->available_value = co_arena_alloc(a, sizeof *b->available_value);
+        if (b->available_value != NULL) {
+            coalition__v1__money__init(b->available_value);
+            b->available_value->amount_micros = value;
+            b->available_value->currency = co_arena_strdup(a, p->p->currency);
+        }
+        pts_prog_unref(p);
+        r->balances[r->n_balances++] = b;
+    }
+    PQclear(ba.r);
+    if (r->balances == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    *resp = &r->base;
+    return CO_OK;
+}
+
+/* --- ListTransactions --- */
+
+typedef struct list_args {
+    const char *program, *member_id, *partner_id, *kinds, *start, *end, *before, *limit;
+    PGresult *r;
+} list_args;
+
+static co_err list_tx(co_pg_conn *c, void *ud)
+{
+    list_args *la = ud;
+    const char *v[8] = {la->program, la->member_id, la->partner_id, la->kinds,
+                        la->start,   la->end,       la->before,     la->limit};
+    return co_pg_exec(
+        c,
+        pts_stmt("pts_list",
+                 "SELECT t.id, t.seq, t.kind, d.name, cr.name, t.points, t.partner_id,"
+                 " t.request_id, t.member_id, t.member_balance_after, coalesce(t.corrects_id, 0),"
+                 " t.hold_id, t.purchase_micros, t.currency, t.campaign_id, t.reason,"
+                 " t.program_version, t.metadata,"
+                 " (extract(epoch FROM t.create_time) * 1000000)::bigint, encode(t.hash, 'hex')"
+                 " FROM points.transfers t JOIN points.accounts d ON d.id = t.debit_id"
+                 " JOIN points.accounts cr ON cr.id = t.credit_id"
+                 " WHERE t.program = $1 AND ($2 = '' OR t.member_id = $2) AND"
+                 " ($3 = '' OR t.partner_id = $3) AND"
+                 " (cardinality($4::smallint[]) = 0 OR t.kind = ANY($4::smallint[])) AND"
+                 " ($5::bigint IS NULL OR t.create_time >= timestamptz 'epoch' + $5::bigint *"
+                 "   interval '1 microsecond') AND"
+                 " ($6::bigint IS NULL OR t.create_time < timestamptz 'epoch' + $6::bigint *"
+                 "   interval '1 microsecond') AND"
+                 " ($7::bigint IS NULL OR t.seq < $7::bigint)"
+                 " ORDER BY t.seq DESC LIMIT $8::int",
+                 8),
+        v, NULL, NULL, &la->r);
+}
+
+static Coalition__V1__Transfer *row_transfer(co_arena *a, PGresult *r, int i, const char *program)
+{
+    Coalition__V1__Transfer *t = co_arena_alloc(a, sizeof *t);
+    if (t == NULL) {
+        return NULL;
+    }
+    coalition__v1__transfer__init(t);
+    char id[32];
+    pts_transfer_id(strtoll(PQgetvalue(r, i, 0), NULL, 10), id, sizeof id);
+    t->transfer_id = co_arena_strdup(a, id);
+    t->program_code = (char *)program;
+    t->sequence = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+    t->kind = (Coalition__V1__TransferKind)strtol(PQgetvalue(r, i, 2), NULL, 10);
+    t->debit_account = co_arena_strdup(a, PQgetvalue(r, i, 3));
+    t->credit_account = co_arena_strdup(a, PQgetvalue(r, i, 4));
+    t->points = strtoll(PQgetvalue(r, i, 5), NULL, 10);
+    t->partner_id = co_arena_strdup(a, PQgetvalue(r, i, 6));
+    t->request_id = co_arena_strdup(a, PQgetvalue(r, i, 7));
+    t->member_id = co_arena_strdup(a, PQgetvalue(r, i, 8));
+    t->member_balance_after = strtoll(PQgetvalue(r, i, 9), NULL, 10);
+    int64_t corr = strtoll(PQgetvalue(r, i, 10), NULL, 10);
+    if (corr != 0) {
+        pts_transfer_id(corr, id, sizeof id);
+        t->corrects_transfer_id = co_arena_strdup(a, id);
+    }
+    t->hold_id = co_arena_strdup(a, PQgetvalue(r, i, 11));
+    if (!PQgetisnull(r, i, 12)) {
+        t->purchase_amount = co_arena_alloc(a, sizeof *t->purchase_amount);
+        if (t->purchase_amount == NULL) {
+            return NULL;
+        }
+        coalition__v1__money__init(t->purchase_amount);
+        t->purchase_amount->amount_micros = strtoll(PQgetvalue(r, i, 12), NULL, 10);
+        t->purchase_amount->currency = co_arena_strdup(a, PQgetvalue(r, i, 13));
+    }
+    t->campaign_id = co_arena_strdup(a, PQgetvalue(r, i, 14));
+    t->reason = co_arena_strdup(a, PQgetvalue(r, i, 15));
+    t->program_version = strtoll(PQgetvalue(r, i, 16), NULL, 10);
+    const char **kv = NULL;
+    size_t nkv = pts_parse_text_array(a, PQgetvalue(r, i, 17), &kv);
+    if (nkv >= 2) {
+        t->metadata = co_arena_calloc(a, nkv / 2, sizeof *t->metadata);
+        if (t->metadata == NULL) {
+            return NULL;
+        }
+        for (size_t k = 0; k + 1 < nkv; k += 2) {
+            Coalition__V1__Transfer__MetadataEntry *me = co_arena_alloc(a, sizeof *me);
+            if (me == NULL) {
+                return NULL;
+            }
+            coalition__v1__transfer__metadata_entry__init(me);
+            me->key = (char *)kv[k];
+            me->value = (char *)kv[k + 1];
+            t->metadata[t->n_metadata++] = me;
+        }
+    }
+    t->create_time = co_timestamp(a, strtoll(PQgetvalue(r, i, 18), NULL, 10));
+    t->hash = co_arena_strdup(a, PQgetvalue(r, i, 19));
+    return t;
+}
+
+static co_err list_transactions(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                                void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__ListTransactionsRequest *req = (const void *)msg;
+    co_arena *a = co_call_arena(call);
+    int32_t size;
+    if (!co_page_size(req->page_size, 50, 500, &size)) {
+        return bad(call, "page_size", "must be 1..500, or 0 for 50");
+    }
+    for (size_t i = 0; i < req->n_kinds; i++) {
+        if (req->kinds[i] < KIND(EARN) || req->kinds[i] > KIND(ADJUST)) {
+            return bad(call, "kinds", "must be transfer kinds other than UNSPECIFIED");
+        }
+    }
+    pts_prog *p;
+    co_err e = program_for(call, st, req->program_code, false, false, &p);
+    if (e != CO_OK) {
+        return e;
+    }
+    const co_caller *who = co_caller_of(call);
+    bool all = who->role == CO_ROLE_ADMIN || strcmp(who->partner_id, p->p->owner_partner_id) == 0;
+    pts_prog_unref(p);
+    list_args la = {.program = req->program_code, .member_id = "", .partner_id = ""};
+    if (req->member != NULL) {
+        pts_member m;
+        if ((e = resolve_member(call, st, req->member, false, &m)) != CO_OK) {
+            return e;
+        }
+        la.member_id = co_arena_strdup(a, m.member_id);
+    } else if (!all) {
+        la.partner_id = who->partner_id;
+    }
+    char *kinds = co_arena_alloc(a, 4 * req->n_kinds + 3);
+    if (kinds == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    size_t kl = 0;
+    kinds[kl++] = '{';
+    for (size_t i = 0; i < req->n_kinds; i++) {
+        kl += (size_t)snprintf(kinds + kl, 5, i > 0 ? ",%d" : "%d", (int)req->kinds[i]);
+    }
+    kinds[kl++] = '}';
+    kinds[kl] = '\0';
+    la.kinds = kinds;
+    if (req->start_time != NULL) {
+        if (!ts_valid(req->start_time)) {
+            return bad(call, "start_time", "not a valid time");
+        }
+        la.start = co_arena_printf(a, "%" PRId64, ts_us(req->start_time));
+    }
+    if (req->end_time != NULL) {
+        if (!ts_valid(req->end_time)) {
+            return bad(call, "end_time", "not a valid time");
+        }
+        la.end = co_arena_printf(a, "%" PRId64, ts_us(req->end_time));
+    }
+    const char *scope =
+        co_arena_printf(a, "tx|%s|%s|%s|%s|%s|%s", req->program_code, la.member_id, la.partner_id,
+                        kinds, la.start != NULL ? la.start : "", la.end != NULL ? la.end : "");
+    if (req->page_token[0] != '\0') {
+        const char *cursor;
+        if (!co_page_token_parse(a, req->page_token, scope, &cursor) ||
+            strspn(cursor, "0123456789") != strlen(cursor) || cursor[0] == '\0' ||
+            strlen(cursor) > 18) {
+            return bad(call, "page_token", "not a token of this listing");
+        }
+        la.before = cursor;
+    }
+    la.limit = co_arena_printf(a, "%d", (int)size + 1);
+    if ((e = co_pg_tx(st->pool, co_call_ms_left(call), list_tx, &la)) != CO_OK) {
+        return e;
+    }
+    Coalition__V1__ListTransactionsResponse *r = co_arena_alloc(a, sizeof *r);
+    int rows = PQntuples(la.r);
+    if (r == NULL) {
+        PQclear(la.r);
+        return CO_ERR_NOMEM;
+    }
+    coalition__v1__list_transactions_response__init(r);
+    size_t n = rows > size ? (size_t)size : (size_t)rows;
+    r->transfers = co_arena_calloc(a, n + 1, sizeof *r->transfers);
+    for (size_t i = 0; r->transfers != NULL && i < n; i++) {
+        if ((r->transfers[i] = row_transfer(a, la.r, (int)i, req->program_code)) == NULL) {
+            PQclear(la.r);
+            return CO_ERR_NOMEM;
+        }
+        r->n_transfers++;
+    }
+    if (rows > size && n > 0) {
+        r->next_page_token = co_page_token_make(
+            a, scope, co_arena_printf(a, "%" PRId64, r->transfers[n - 1]->sequence));
+    }
+    PQclear(la.r);
+    if (r->transfers == NULL || (rows > size && r->next_page_token == NULL)) {
+        return CO_ERR_NOMEM;
+    }
+    *resp = &r->base;
+    return CO_OK;
+}
+
+/* --- VerifyLedger --- */
+
+typedef struct verify_args {
+    co_arena *a;
+    const char *program;
+    size_t max;
+    pts_verify_out out;
+} verify_args;
+
+static co_err verify_tx(co_pg_conn *c, void *ud)
+{
+    verify_args *va = ud;
+    return pts_verify(c, va->a, va->program, va->max, &va->out);
+}
+
+static co_err verify_ledger(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                            void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__VerifyLedgerRequest *req = (const void *)msg;
+    co_err e = co_require_admin(call);
+    if (e != CO_OK) {
+        return e;
+    }
+    if (req->program_code[0] != '\0' && !code_ok(req->program_code)) {
+        return bad(call, "program_code", "must be a program code, or empty for every program");
+    }
+    if (req->max_violations < 0 || req->max_violations > 1000) {
+        return bad(call, "max_violations", "must be 1..1000, or 0 for 100");
+    }
+    co_arena *a = co_call_arena(call);
+    verify_args va = {.a = a,
+                      .program = req->program_code,
+                      .max = req->max_violations == 0 ? 100 : (size_t)req->max_violations};
+    if ((e = co_pg_tx(st->pool, co_call_ms_left(call), verify_tx, &va)) != CO_OK) {
+        return e;
+    }
+    Coalition__V1__VerifyLedgerResponse *r = co_arena_alloc(a, sizeof *r);
+    if (r == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    coalition__v1__verify_ledger_response__init(r);
+    r->ok = va.out.violations == 0;
+    r->programs_checked = va.out.programs;
+    r->accounts_checked = va.out.accounts;
+    r->transfers_checked = va.out.transfers;
+    r->violation_count = va.out.violations;
+    r->violations = va.out.v;
+    r->n_violations = va.out.nv;
+    r->check_time = co_timestamp(a, va.out.check_us);
+    *resp = &r->base;
+    return CO_OK;
+}
+
+/* --- settlement outbox (gateway only) --- */
+
+static co_err require_gateway(co_call *call)
+{
+    const co_caller *who = co_caller_of(call);
+    if (who->role != CO_ROLE_SERVICE || who->service == NULL ||
+        strcmp(who->service, "gateway") != 0) {
+        return co_call_fail(call, CO_ERR_PERMISSION_DENIED,
+                            "settlement events are for the gateway only");
+    }
+    return CO_OK;
+}
+
+typedef struct events_args {
+    const char *after, *limit;
+    PGresult *r;
+} events_args;
+
+static co_err events_tx(co_pg_conn *c, void *ud)
+{
+    events_args *ea = ud;
+    const char *v[2] = {ea->after, ea->limit};
+    return co_pg_exec(c,
+                      pts_stmt("pts_events",
+                               "SELECT id, kind, program, payer_partner_id, payee_partner_id,"
+                               " points, unit_price_micros, amount_micros, currency, transfer_id,"
+                               " coalesce(reverses_id, 0),"
+                               " (extract(epoch FROM create_time) * 1000000)::bigint"
+                               " FROM points.settlement_events WHERE ack_time IS NULL AND"
+                               " id > $1::bigint ORDER BY id LIMIT $2::int",
+                               2),
+                      v, NULL, NULL, &ea->r);
+}
+
+static co_err list_settlement_events(co_call *call, const ProtobufCMessage *msg,
+                                     ProtobufCMessage **resp, void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__ListSettlementEventsRequest *req = (const void *)msg;
+    co_err e = require_gateway(call);
+    if (e != CO_OK) {
+        return e;
+    }
+    co_arena *a = co_call_arena(call);
+    int32_t size;
+    if (!co_page_size(req->page_size, 100, 1000, &size)) {
+        return bad(call, "page_size", "must be 1..1000, or 0 for 100");
+    }
+    events_args ea = {.after = "0", .limit = co_arena_printf(a, "%d", (int)size + 1)};
+    if (req->page_token[0] != '\0') {
+        const char *cursor;
+        if (!co_page_token_parse(a, req->page_token, "settlement-events", &cursor) ||
+            cursor[0] == '\0' || strspn(cursor, "0123456789") != strlen(cursor) ||
+            strlen(cursor) > 18) {
+            return bad(call, "page_token", "not a token of this listing");
+        }
+        ea.after = cursor;
+    }
+    if ((e = co_pg_tx(st->pool, co_call_ms_left(call), events_tx, &ea)) != CO_OK) {
+        return e;
+    }
+    int rows = PQntuples(ea.r);
+    size_t n = rows > size ? (size_t)size : (size_t)rows;
+    Coalition__V1__ListSettlementEventsResponse *r = co_arena_alloc(a, sizeof *r);
+    if (r == NULL || (r->events = NULL, false)) {
+        PQclear(ea.r);
+        return CO_ERR_NOMEM;
+    }
+    coalition__v1__list_settlement_events_response__init(r);
+    r->events = co_arena_calloc(a, n + 1, sizeof *r->events);
+    for (size_t i = 0; r->events != NULL && i < n; i++) {
+        int row = (int)i;
+        Coalition__V1__SettlementEvent *ev = co_arena_alloc(a, sizeof *ev);
+        Coalition__V1__Money *amt = co_arena_alloc(a, sizeof *amt);
+        if (ev == NULL || amt == NULL) {
+            PQclear(ea.r);
+            return CO_ERR_NOMEM;
+        }
+        coalition__v1__settlement_event__init(ev);
+        coalition__v1__money__init(amt);
+        ev->event_id = co_arena_printf(a, "se-%s", PQgetvalue(ea.r, row, 0));
+        ev->kind = (Coalition__V1__SettlementEventKind)strtol(PQgetvalue(ea.r, row, 1), NULL, 10);
+        ev->program_code = co_arena_strdup(a, PQgetvalue(ea.r, row, 2));
+        ev->payer_partner_id = co_arena_strdup(a, PQgetvalue(ea.r, row, 3));
+        ev->payee_partner_id = co_arena_strdup(a, PQgetvalue(ea.r, row, 4));
+        ev->points = strtoll(PQgetvalue(ea.r, row, 5), NULL, 10);
+        ev->unit_price_micros = strtoll(PQgetvalue(ea.r, row, 6), NULL, 10);
+        amt->amount_micros = strtoll(PQgetvalue(ea.r, row, 7), NULL, 10);
+        amt->currency = co_arena_strdup(a, PQgetvalue(ea.r, row, 8));
+        ev->amount = amt;
+        char tid[32];
+        pts_transfer_id(strtoll(PQgetvalue(ea.r, row, 9), NULL, 10), tid, sizeof tid);
+        ev->transfer_id = co_arena_strdup(a, tid);
+        if (strcmp(PQgetvalue(ea.r, row, 10), "0") != 0) {
+            ev->reverses_event_id = co_arena_printf(a, "se-%s", PQgetvalue(ea.r, row, 10));
+        }
+        ev->create_time = co_timestamp(a, strtoll(PQgetvalue(ea.r, row, 11), NULL, 10));
+        r->events[r->n_events++] = ev;
+    }
+    if (rows > size && n > 0) {
+        r->next_page_token =
+            co_page_token_make(a, "settlement-events", PQgetvalue(ea.r, (int)n - 1, 0));
+    }
+    PQclear(ea.r);
+    if (r->events == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    *resp = &r->base;
+    return CO_OK;
+}
+
+typedef struct ack_args {
+    const char *ids;
+    size_t n;
+    int64_t known, acked;
+} ack_args;
+
+static co_err ack_tx(co_pg_conn *c, void *ud)
+{
+    ack_args *aa = ud;
+    const char *v[1] = {aa->ids};
+    PGresult *r;
+    co_err e = co_pg_exec(c,
+                          pts_stmt("pts_ack_known",
+                                   "SELECT count(*) FROM points.settlement_events"
+                                   " WHERE id = ANY($1::bigint[])",
+                                   1),
+                          v, NULL, NULL, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    aa->known = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    if ((size_t)aa->known != aa->n) {
+        return CO_OK;
+    }
+    e = co_pg_exec(c,
+                   pts_stmt("pts_ack",
+                            "UPDATE points.settlement_events SET ack_time = now()"
+                            " WHERE id = ANY($1::bigint[]) AND ack_time IS NULL",
+                            1),
+                   v, NULL, NULL, &r);
+    if (e == CO_OK) {
+        aa->acked = strtoll(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+    }
+    return e;
+}
+
+static co_err ack_settlement_events(co_call *call, const ProtobufCMessage *msg,
+                                    ProtobufCMessage **resp, void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__AckSettlementEventsRequest *req = (const void *)msg;
+    co_err e = require_gateway(call);
+    if (e != CO_OK || (e = co_check_request_id(call, req->request_id)) != CO_OK) {
+        return e;
+    }
+    if (req->n_event_ids < 1 || req->n_event_ids > 1000) {
+        return bad(call, "event_ids", "1..1000 event ids");
+    }
+    co_arena *a = co_call_arena(call);
+    char *ids = co_arena_alloc(a, 24 * req->n_event_ids + 3);
+    if (ids == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    size_t len = 0;
+    ids[len++] = '{';
+    size_t distinct = 0;
+    for (size_t i = 0; i < req->n_event_ids; i++) {
+        const char *s = req->event_ids[i];
+        size_t sl = strlen(s);
+        if (sl < 4 || sl > 21 || strncmp(s, "se-", 3) != 0 ||
+            strspn(s + 3, "0123456789") != sl - 3) {
+            return bad(call, "event_ids", "each must be an event id (\"se-\" and digits)");
+        }
+        bool dup = false;
+        for (size_t k = 0; k < i; k++) {
+            dup = dup || strcmp(req->event_ids[k], s) == 0;
+        }
+        if (dup) {
+            continue;
+        }
+        len += (size_t)snprintf(ids + len, 24, distinct > 0 ? ",%s" : "%s", s + 3);
+        distinct++;
+    }
+    ids[len++] = '}';
+    ids[len] = '\0';
+    ack_args aa = {.ids = ids, .n = distinct};
+    if ((e = co_pg_tx(st->pool, co_call_ms_left(call), ack_tx, &aa)) != CO_OK) {
+        return e;
+    }
+    if ((size_t)aa.known != distinct) {
+        return co_call_fail(call, CO_ERR_NOT_FOUND,
+                            "%zu of the event ids are unknown: nothing was acknowledged",
+                            distinct - (size_t)aa.known);
+    }
+    Coalition__V1__AckSettlementEventsResponse *r = co_arena_alloc(a, sizeof *r);
+    if (r == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    coalition__v1__ack_settlement_events_response__init(r);
+    r->acknowledged = (int32_t)aa.acked;
+    *resp = &r->base;
+    return CO_OK;
+}
+
+/* --- hold timeouts --- */
+
+typedef struct due_args {
+    char ids[200][32];
+    char programs[200][64];
+    int n;
+} due_args;
+
+static co_err due_tx(co_pg_conn *c, void *ud)
+{
+    due_args *da = ud;
+    PGresult *r;
+    co_err e = co_pg_exec(c,
+                          pts_stmt("pts_due_holds",
+                                   "SELECT hold_id, program FROM points.holds WHERE status = 1 AND"
+                                   " expire_time <= now() ORDER BY expire_time LIMIT 200",
+                                   0),
+                          NULL, NULL, NULL, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    da->n = 0;
+    for (int i = 0; i < PQntuples(r) && i < 200; i++) {
+        snprintf(da->ids[i], sizeof da->ids[i], "%s", PQgetvalue(r, i, 0));
+        snprintf(da->programs[i], sizeof da->programs[i], "%s", PQgetvalue(r, i, 1));
+        da->n++;
+    }
+    PQclear(r);
+    return CO_OK;
+}
+
+/* Releases holds past their expire_time, once a second. */
+static void *timer_main(void *arg)
+{
+    pts_state *st = arg;
+    due_args *da = calloc(1, sizeof *da);
+    if (da == NULL) {
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&st->timer_mu);
+        if (!st->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&st->timer_cv, &st->timer_mu, &ts);
+        }
+        bool stop = st->stopping;
+        pthread_mutex_unlock(&st->timer_mu);
+        if (stop) {
+            break;
+        }
+        if (co_pg_tx(st->pool, 5000, due_tx, da) != CO_OK) {
+            continue;
+        }
+        for (int i = 0; i < da->n; i++) {
+            pts_op op;
+            memset(&op, 0, sizeof op);
+            op.kind = PTS_OP_VOID;
+            op.caller = CO_OPERATOR_ID;
+            op.method = "timer/hold-timeout";
+            op.request_id = "";
+            op.hold_id = da->ids[i];
+            char why[256];
+            if (pts_progs_get(st->progs, da->programs[i], 5000, &op.prog, why, sizeof why) !=
+                CO_OK) {
+                continue;
+            }
+            pts_exec_submit(st->ex, &op);
+            free(op.resp);
+            pts_prog_unref(op.prog);
+        }
+    }
+    free(da);
+    return NULL;
+}
+
+/* --- wiring --- */
+
+#define M(name, fn, in, out)                                                                       \
+    {                                                                                              \
+        "/coalition.v1.Points/" name, &in, &out, fn, NULL, NULL                                    \
+    }
+
+static const co_method method_rows[] = {
+    M("Earn", earn, coalition__v1__earn_request__descriptor,
+      coalition__v1__earn_response__descriptor),
+    M("Credit", credit, coalition__v1__credit_request__descriptor,
+      coalition__v1__credit_response__descriptor),
+    M("Redeem", redeem, coalition__v1__redeem_request__descriptor,
+      coalition__v1__redeem_response__descriptor),
+    M("CaptureHold", capture_hold, coalition__v1__capture_hold_request__descriptor,
+      coalition__v1__capture_hold_response__descriptor),
+    M("VoidHold", void_hold, coalition__v1__void_hold_request__descriptor,
+      coalition__v1__void_hold_response__descriptor),
+    M("FundIssuer", fund_issuer, coalition__v1__fund_issuer_request__descriptor,
+      coalition__v1__fund_issuer_response__descriptor),
+    M("GetBalance", get_balance, coalition__v1__get_balance_request__descriptor,
+      coalition__v1__get_balance_response__descriptor),
+    M("ListTransactions", list_transactions, coalition__v1__list_transactions_request__descriptor,
+      coalition__v1__list_transactions_response__descriptor),
+    M("VerifyLedger", verify_ledger, coalition__v1__verify_ledger_request__descriptor,
+      coalition__v1__verify_ledger_response__descriptor),
+    M("ListSettlementEvents", list_settlement_events,
+      coalition__v1__list_settlement_events_request__descriptor,
+      coalition__v1__list_settlement_events_response__descriptor),
+    M("AckSettlementEvents", ack_settlement_events,
+      coalition__v1__ack_settlement_events_request__descriptor,
+      coalition__v1__ack_settlement_events_response__descriptor),
+};
+#define NMETHODS (sizeof method_rows / sizeof method_rows[0])
+
+static void pts_fini(void *state)
+{
+    pts_service *s = state;
+    if (s == NULL) {
+        return;
+    }
+    if (s->st.timer_started) {
+        pthread_mutex_lock(&s->st.timer_mu);
+        s->st.stopping = true;
+        pthread_cond_broadcast(&s->st.timer_cv);
+        pthread_mutex_unlock(&s->st.timer_mu);
+        pthread_join(s->st.timer, NULL);
+    }
+    pts_exec_free(s->st.ex);
+    pts_members_free(s->st.members);
+    pts_progs_free(s->st.progs);
+    co_client_free(s->st.partners);
+    co_client_free(s->st.accounts);
+    pthread_cond_destroy(&s->st.timer_cv);
+    pthread_mutex_destroy(&s->st.timer_mu);
+    free(s);
+}
+
+static void *pts_init(const co_process_env *env, const co_method **methods, size_t *n, char *err,
+                      size_t errlen)
+{
+    const pts_config *cfg = env->extra;
+    pts_service *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&s->st.timer_mu, NULL);
+    pthread_cond_init(&s->st.timer_cv, NULL);
+    s->st.pool = env->pool;
+    s->st.partners = co_client_new(cfg->partners_addr, env->tls, "partners service");
+    s->st.accounts = co_client_new(cfg->accounts_addr, env->tls, "accounts service");
+    if (s->st.partners != NULL && s->st.accounts != NULL) {
+        s->st.progs = pts_progs_new(s->st.partners, cfg->program_refresh_ms);
+        s->st.members = pts_members_new(s->st.accounts, cfg->member_cache_ms);
+    }
+    if (s->st.progs == NULL || s->st.members == NULL ||
+        (s->st.ex = pts_exec_new(env->pool, (int)cfg->batch_max, 30000)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        pts_fini(s);
+        return NULL;
+    }
+    if (pthread_create(&s->st.timer, NULL, timer_main, &s->st) != 0) {
+        snprintf(err, errlen, "could not start the hold timer");
+        pts_fini(s);
+        return NULL;
+    }
+    s->st.timer_started = true;
+    for (size_t i = 0; i < NMETHODS; i++) {
+        s->methods[i] = method_rows[i];
+        s->methods[i].ud = &s->st;
+    }
+    *methods = s->methods;
+    *n = NMETHODS;
+    return s;
+}
+
+/* `coalition-points verify`: the invariant check from the command line; exit 0 when clean,
+ * 1 on violations, 2 when it could not run. */
+static int verify_command(const co_process_config *cfg, void *extra)
+{
+    (void)extra;
+    char err[512];
+    co_pg_pool *pool = co_pg_pool_new(cfg->database_url, 1, err, sizeof err);
+    if (pool == NULL) {
+        fprintf(stderr, "points: verify: %s\n", err);
+        return 2;
+    }
+    co_arena a;
+    co_arena_init(&a, 0);
+    verify_args va = {.a = &a,
+                      .program = getenv("COALITION_VERIFY_PROGRAM") != NULL
+                                     ? getenv("COALITION_VERIFY_PROGRAM")
+                                     : "",
+                      .max = 1000};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    co_err e = co_pg_tx(pool, 3600000, verify_tx, &va);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    co_pg_pool_free(pool);
+    if (e != CO_OK) {
+        co_arena_release(&a);
+        fprintf(stderr, "points: verify: could not run: %s\n", co_err_name(e));
+        return 2;
+    }
+    json_t *viol = json_array();
+    for (size_t i = 0; i < va.out.nv; i++) {
+        const Coalition__V1__LedgerViolation *v = va.out.v[i];
+        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+            &coalition__v1__ledger_check__descriptor, v->check);
+        json_array_append_new(viol, json_pack("{s:s, s:s, s:s, s:s, s:s}", "check",
+                                              ev != NULL ? ev->name : "?", "program",
+                                              v->program_code, "account", v->account, "transfer",
+                                              v->transfer_id, "detail", v->detail));
+    }
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:f, s:o}", "ok", va.out.violations == 0,
+                          "programs_checked", (json_int_t)va.out.programs, "accounts_checked",
+                          (json_int_t)va.out.accounts, "transfers_checked",
+                          (json_int_t)va.out.transfers, "violation_count",
+                          (json_int_t)va.out.violations, "elapsed_ms", ms, "violations", viol);
+    char *s = json_dumps(o, JSON_INDENT(2));
+    if (s != NULL) {
+        puts(s);
+        free(s);
+    }
+    json_decref(o);
+    co_arena_release(&a);
+    return va.out.violations == 0 ? 0 : 1;
+}
+
+static const co_cfg_option pts_options[] = {
+    {"partners-addr", "COALITION_PARTNERS_ADDR", CO_CFG_ADDR, "127.0.0.1:50051",
+     "partners service address", offsetof(pts_config, partners_addr), 0, 0},
+    {"accounts-addr", "COALITION_ACCOUNTS_ADDR", CO_CFG_ADDR, "127.0.0.1:50052",
+     "accounts service address", offsetof(pts_config, accounts_addr), 0, 0},
+    {"batch-max", "COALITION_POINTS_BATCH_MAX", CO_CFG_INT, "256",
+     "most ledger operations per database transaction", offsetof(pts_config, batch_max), 1, 4096},
+    {"program-refresh-ms", "COALITION_POINTS_PROGRAM_REFRESH_MS", CO_CFG_INT, "1000",
+     "how long a cached program configuration is used before asking for a newer version",
+     offsetof(pts_config, program_refresh_ms), 0, 600000},
+    {"member-cache-ms", "COALITION_POINTS_MEMBER_CACHE_MS", CO_CFG_INT, "5000",
+     "how long a resolved member identifier is trusted", offsetof(pts_config, member_cache_ms), 0,
+     600000},
+};
+
+static const char *const health_names[] = {"coalition.v1.Points", NULL};
+
+const co_process_def pts_service_def = {
+    .name = "points",
+    .schema = "points",
+    .migrations = pts_migrations,
+    .nmigrations = 0, /* set in main */
+    .default_listen = "127.0.0.1:50053",
+    .default_health_listen = "127.0.0.1:50153",
+    .default_metrics_listen = "127.0.0.1:9153",
+    .health_names = health_names,
+    .extra_opts = pts_options,
+    .nextra = sizeof pts_options / sizeof pts_options[0],
+    .init = pts_init,
+    .fini = pts_fini,
+    .command_name = "verify",
+    .command = verify_command,
+};

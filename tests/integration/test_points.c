@@ -1,0 +1,704 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The points ledger end to end: through the gateway over mTLS, against real PostgreSQL. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "coalition/v1/accounts.pb-c.h"
+#include "coalition/v1/partners.pb-c.h"
+#include "coalition/v1/points.pb-c.h"
+#include "itest.h"
+
+#define DBNAME  "it_points"
+#define SVC     "/coalition.v1.Points/"
+#define PROG    "bakery-pts"
+#define PREPAID "fuel-pre"
+#define OK      GRPC_STATUS_OK
+#define INV     GRPC_STATUS_INVALID_ARGUMENT
+#define FAILED  GRPC_STATUS_FAILED_PRECONDITION
+
+static it_fx *fx;
+static co_client *fuelco;
+static char anna[64], ben[64], cleo[64];
+
+static ProtobufCMessage *call(co_client *c, co_arena *a, const char *method,
+                              const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
+                              co_client_status *st)
+{
+    ProtobufCMessage *resp = NULL;
+    it_unary(c, a, method, req, rd, NULL, 0, &resp, st);
+    return resp;
+}
+
+static Coalition__V1__MemberRef by_id(const char *id)
+{
+    Coalition__V1__MemberRef r = COALITION__V1__MEMBER_REF__INIT;
+    r.ref_case = COALITION__V1__MEMBER_REF__REF_MEMBER_ID;
+    r.member_id = (char *)id;
+    return r;
+}
+
+static Coalition__V1__Money eur(int64_t micros)
+{
+    Coalition__V1__Money m = COALITION__V1__MONEY__INIT;
+    m.amount_micros = micros;
+    m.currency = "EUR";
+    return m;
+}
+
+static Coalition__V1__EarnResponse *earn(co_client *c, co_arena *a, const char *rid,
+                                         const char *member, const char *program, int64_t micros,
+                                         co_client_status *st)
+{
+    Coalition__V1__MemberRef ref = by_id(member);
+    Coalition__V1__Money amt = eur(micros);
+    Coalition__V1__EarnRequest req = COALITION__V1__EARN_REQUEST__INIT;
+    req.request_id = (char *)rid;
+    req.member = &ref;
+    req.program_code = (char *)program;
+    req.amount = &amt;
+    return (void *)call(c, a, SVC "Earn", &req.base, &coalition__v1__earn_response__descriptor, st);
+}
+
+static Coalition__V1__RedeemResponse *redeem(co_client *c, co_arena *a, const char *rid,
+                                             const char *member, int64_t points, bool hold,
+                                             co_client_status *st)
+{
+    Coalition__V1__MemberRef ref = by_id(member);
+    Coalition__V1__RedeemRequest req = COALITION__V1__REDEEM_REQUEST__INIT;
+    req.request_id = (char *)rid;
+    req.member = &ref;
+    req.program_code = PROG;
+    req.points = points;
+    req.hold = hold;
+    return (void *)call(c, a, SVC "Redeem", &req.base, &coalition__v1__redeem_response__descriptor,
+                        st);
+}
+
+static int64_t available(const char *member)
+{
+    co_arena a;
+    co_arena_init(&a, 0);
+    Coalition__V1__MemberRef ref = by_id(member);
+    Coalition__V1__GetBalanceRequest req = COALITION__V1__GET_BALANCE_REQUEST__INIT;
+    req.member = &ref;
+    req.program_code = PROG;
+    co_client_status st;
+    Coalition__V1__GetBalanceResponse *r =
+        (void *)call(fx->bakery, &a, SVC "GetBalance", &req.base,
+                     &coalition__v1__get_balance_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    int64_t v = r->n_balances == 1 ? r->balances[0]->available_points : 0;
+    co_arena_release(&a);
+    return v;
+}
+
+static void expect_verified(void)
+{
+    co_arena a;
+    co_arena_init(&a, 0);
+    Coalition__V1__VerifyLedgerRequest req = COALITION__V1__VERIFY_LEDGER_REQUEST__INIT;
+    co_client_status st;
+    Coalition__V1__VerifyLedgerResponse *r =
+        (void *)call(fx->admin, &a, SVC "VerifyLedger", &req.base,
+                     &coalition__v1__verify_ledger_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    for (size_t i = 0; i < r->n_violations; i++) {
+        print_message("violation: %d %s %s %s %s\n", r->violations[i]->check,
+                      r->violations[i]->program_code, r->violations[i]->account,
+                      r->violations[i]->transfer_id, r->violations[i]->detail);
+    }
+    assert_true(r->ok);
+    assert_true(r->transfers_checked > 0);
+    co_arena_release(&a);
+}
+
+/* --- tests --- */
+
+static void test_earn_then_redeem_at_a_participant(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    /* 12.34 EUR at 1 point per euro: 12 points, plus the 50-point welcome bonus. */
+    Coalition__V1__EarnResponse *e = earn(fx->bakery, &a, "e-1", anna, PROG, 12340000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(e->earned_points, 12);
+    assert_int_equal(e->bonus_points, 50);
+    assert_int_equal(e->n_transfers, 2);
+    assert_int_equal(e->transfers[0]->kind, COALITION__V1__TRANSFER_KIND__TRANSFER_KIND_EARN);
+    assert_string_equal(e->transfers[0]->debit_account, "issuance:bakery");
+    assert_string_equal(e->transfers[1]->reason, "welcome");
+    assert_int_equal(e->balance->available_points, 62);
+    assert_int_equal(strlen(e->transfers[0]->hash), 64);
+    /* A second earn: no welcome bonus again. */
+    e = earn(fx->bakery, &a, "e-2", anna, PROG, 10000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(e->bonus_points, 0);
+    assert_int_equal(e->balance->available_points, 72);
+    /* fuelco accepts bakery's points: the owner owes it 30 * 0.01 EUR. */
+    Coalition__V1__RedeemResponse *r = redeem(fuelco, &a, "r-1", anna, 30, false, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(r->balance->available_points, 42);
+    assert_int_equal(r->value->amount_micros, 300000);
+    assert_string_equal(r->transfer->credit_account, "redemption:fuelco");
+    assert_int_equal(available(anna), 42);
+    assert_int_equal(it_db_count(fx->s,
+                                 "SELECT count(*) FROM points.settlement_events WHERE kind = 2 AND"
+                                 " payer_partner_id = 'bakery' AND payee_partner_id = 'fuelco'"
+                                 " AND amount_micros = 300000",
+                                 NULL),
+                     1);
+    expect_verified();
+    co_arena_release(&a);
+}
+
+static void test_repeat_replays_and_other_content_is_refused(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    Coalition__V1__EarnResponse *e1 = earn(fx->bakery, &a, "rep-1", ben, PROG, 5000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    Coalition__V1__EarnResponse *e2 = earn(fx->bakery, &a, "rep-1", ben, PROG, 5000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_string_equal(e1->transfers[0]->transfer_id, e2->transfers[0]->transfer_id);
+    assert_string_equal(e1->transfers[0]->hash, e2->transfers[0]->hash);
+    earn(fx->bakery, &a, "rep-1", ben, PROG, 6000000, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_ALREADY_EXISTS, "rep-1");
+    /* The same request id from another partner is another request. */
+    earn(fuelco, &a, "rep-1", ben, PROG, 1000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    /* A refused redemption stays refused, even once the points are there. */
+    int64_t have = available(ben);
+    redeem(fx->bakery, &a, "rep-big", ben, have + 100, false, &st);
+    IT_EXPECT_STATUS(st, FAILED, "insufficient points");
+    earn(fx->bakery, &a, "rep-more", ben, PROG, 500000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    redeem(fx->bakery, &a, "rep-big", ben, have + 100, false, &st);
+    IT_EXPECT_STATUS(st, FAILED, "insufficient points");
+    co_arena_release(&a);
+}
+
+typedef struct racer {
+    co_client *c;
+    const char *rid;
+    const char *member;
+    int64_t points;
+    int kind; /* 0 earn, 1 redeem, 2 capture, 3 void */
+    const char *hold_id;
+    grpc_status_code code;
+    char transfer_id[64];
+} racer;
+
+static void *race(void *arg)
+{
+    racer *r = arg;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    if (r->kind == 0) {
+        Coalition__V1__EarnResponse *e = earn(r->c, &a, r->rid, r->member, PROG, 7000000, &st);
+        if (st.code == OK && e->n_transfers > 0) {
+            snprintf(r->transfer_id, sizeof r->transfer_id, "%s", e->transfers[0]->transfer_id);
+        }
+    } else if (r->kind == 1) {
+        redeem(r->c, &a, r->rid, r->member, r->points, false, &st);
+    } else if (r->kind == 2) {
+        Coalition__V1__CaptureHoldRequest req = COALITION__V1__CAPTURE_HOLD_REQUEST__INIT;
+        req.request_id = (char *)r->rid;
+        req.hold_id = (char *)r->hold_id;
+        call(r->c, &a, SVC "CaptureHold", &req.base,
+             &coalition__v1__capture_hold_response__descriptor, &st);
+    } else {
+        Coalition__V1__VoidHoldRequest req = COALITION__V1__VOID_HOLD_REQUEST__INIT;
+        req.request_id = (char *)r->rid;
+        req.hold_id = (char *)r->hold_id;
+        call(r->c, &a, SVC "VoidHold", &req.base, &coalition__v1__void_hold_response__descriptor,
+             &st);
+    }
+    r->code = st.code;
+    co_arena_release(&a);
+    return NULL;
+}
+
+static void run_racers(racer *rs, size_t n)
+{
+    pthread_t *t = calloc(n, sizeof *t);
+    assert_non_null(t);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, race, &rs[i]), 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        pthread_join(t[i], NULL);
+    }
+    free(t);
+}
+
+static void test_fifty_concurrent_identical_earns_make_one(void **state)
+{
+    (void)state;
+    int64_t before = available(cleo);
+    racer rs[50];
+    for (int i = 0; i < 50; i++) {
+        rs[i] = (racer){.c = fx->bakery, .rid = "same-earn", .member = cleo, .kind = 0};
+    }
+    run_racers(rs, 50);
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(rs[i].code, OK);
+        assert_string_equal(rs[i].transfer_id, rs[0].transfer_id);
+    }
+    assert_int_equal(it_db_count(fx->s,
+                                 "SELECT count(*) FROM points.transfers WHERE request_id ="
+                                 " 'same-earn' AND kind = 1",
+                                 NULL),
+                     1);
+    int64_t after = available(cleo);
+    assert_true(after - before == 7 || after - before == 57); /* 57 with the welcome bonus */
+}
+
+static void test_concurrent_redemptions_never_overdraw(void **state)
+{
+    (void)state;
+    int64_t have = available(cleo);
+    assert_true(have > 0);
+    /* 16 redemptions of a quarter each: exactly 4 fit. */
+    int64_t quarter = have / 4;
+    racer rs[16];
+    char rids[16][32];
+    for (int i = 0; i < 16; i++) {
+        snprintf(rids[i], sizeof rids[i], "race-r-%d", i);
+        rs[i] = (racer){.c = i % 2 ? fx->bakery : fuelco,
+                        .rid = rids[i],
+                        .member = cleo,
+                        .points = quarter,
+                        .kind = 1};
+    }
+    run_racers(rs, 16);
+    int ok = 0;
+    for (int i = 0; i < 16; i++) {
+        if (rs[i].code == OK) {
+            ok++;
+        } else {
+            assert_int_equal(rs[i].code, FAILED);
+        }
+    }
+    assert_int_equal(ok, 4);
+    assert_int_equal(available(cleo), have - 4 * quarter);
+    assert_true(available(cleo) >= 0);
+}
+
+static void test_capture_racing_void_one_wins(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    earn(fx->bakery, &a, "hv-earn", anna, PROG, 100000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    int64_t before = available(anna);
+    for (int round = 0; round < 5; round++) {
+        char rid[32], crid[32], vrid[32];
+        snprintf(rid, sizeof rid, "hv-hold-%d", round);
+        Coalition__V1__RedeemResponse *h = redeem(fx->bakery, &a, rid, anna, 20, true, &st);
+        IT_EXPECT_STATUS(st, OK, NULL);
+        assert_non_null(h->hold);
+        assert_int_equal(h->balance->held_points, 20);
+        snprintf(crid, sizeof crid, "hv-cap-%d", round);
+        snprintf(vrid, sizeof vrid, "hv-void-%d", round);
+        racer rs[2] = {
+            {.c = fx->bakery, .rid = crid, .hold_id = h->hold->hold_id, .kind = 2},
+            {.c = fx->bakery, .rid = vrid, .hold_id = h->hold->hold_id, .kind = 3},
+        };
+        run_racers(rs, 2);
+        assert_true((rs[0].code == OK) != (rs[1].code == OK));
+        assert_int_equal(rs[0].code == OK ? rs[1].code : rs[0].code, FAILED);
+        if (rs[0].code == OK) {
+            before -= 20;
+        }
+        assert_int_equal(available(anna), before);
+    }
+    /* Another partner may not touch the hold. */
+    Coalition__V1__RedeemResponse *h = redeem(fx->bakery, &a, "hv-other", anna, 5, true, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    Coalition__V1__VoidHoldRequest vr = COALITION__V1__VOID_HOLD_REQUEST__INIT;
+    vr.request_id = "hv-other-void";
+    vr.hold_id = h->hold->hold_id;
+    call(fuelco, &a, SVC "VoidHold", &vr.base, &coalition__v1__void_hold_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, "another partner");
+    /* Partial capture releases the rest at once. */
+    Coalition__V1__CaptureHoldRequest cr = COALITION__V1__CAPTURE_HOLD_REQUEST__INIT;
+    cr.request_id = "hv-other-cap";
+    cr.hold_id = h->hold->hold_id;
+    cr.points = 2;
+    Coalition__V1__CaptureHoldResponse *c =
+        (void *)call(fx->bakery, &a, SVC "CaptureHold", &cr.base,
+                     &coalition__v1__capture_hold_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(c->n_transfers, 2);
+    assert_int_equal(c->hold->captured_points, 2);
+    assert_int_equal(c->balance->held_points, 0);
+    assert_int_equal(available(anna), before - 2);
+    expect_verified();
+    co_arena_release(&a);
+}
+
+static void test_expired_hold_cannot_be_captured_and_is_released(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    int64_t before = available(anna);
+    Coalition__V1__RedeemResponse *h = redeem(fx->bakery, &a, "exp-hold", anna, 7, true, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "WITH u AS (UPDATE points.holds SET expire_time = now() - interval '1 second'"
+             " WHERE hold_id = '%s' AND status = 1 RETURNING 1) SELECT count(*) FROM u",
+             h->hold->hold_id);
+    assert_int_equal(it_db_count(fx->s, sql, NULL), 1);
+    Coalition__V1__CaptureHoldRequest cr = COALITION__V1__CAPTURE_HOLD_REQUEST__INIT;
+    cr.request_id = "exp-cap";
+    cr.hold_id = h->hold->hold_id;
+    call(fx->bakery, &a, SVC "CaptureHold", &cr.base,
+         &coalition__v1__capture_hold_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, FAILED, NULL);
+    /* The timer releases it within a few seconds. */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM points.holds WHERE hold_id = '%s' AND status = 4",
+             h->hold->hold_id);
+    long long t0 = h_now_ms();
+    while (it_db_count(fx->s, sql, NULL) != 1 && h_now_ms() - t0 < 10000) {
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(it_db_count(fx->s, sql, NULL), 1);
+    assert_int_equal(available(anna), before);
+    expect_verified();
+    co_arena_release(&a);
+}
+
+static void test_prepaid_issuer_cannot_earn_beyond_its_block(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    earn(fuelco, &a, "pre-0", ben, PREPAID, 10000000, &st);
+    IT_EXPECT_STATUS(st, FAILED, "prepaid block exhausted");
+    Coalition__V1__FundIssuerRequest fr = COALITION__V1__FUND_ISSUER_REQUEST__INIT;
+    fr.request_id = "fund-1";
+    fr.program_code = PREPAID;
+    fr.partner_id = "fuelco";
+    fr.points = 15;
+    fr.reason = "invoice 42";
+    Coalition__V1__FundIssuerResponse *f =
+        (void *)call(fx->admin, &a, SVC "FundIssuer", &fr.base,
+                     &coalition__v1__fund_issuer_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(f->funded_points_remaining, 15);
+    /* A partner may not fund itself. */
+    fr.request_id = "fund-self";
+    call(fuelco, &a, SVC "FundIssuer", &fr.base, &coalition__v1__fund_issuer_response__descriptor,
+         &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+    earn(fuelco, &a, "pre-1", ben, PREPAID, 10000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    earn(fuelco, &a, "pre-2", ben, PREPAID, 10000000, &st);
+    IT_EXPECT_STATUS(st, FAILED, "5 points remaining");
+    earn(fuelco, &a, "pre-3", ben, PREPAID, 5000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(it_db_count(fx->s,
+                                 "SELECT balance FROM points.accounts WHERE program = 'fuel-pre'"
+                                 " AND name = 'issuance:fuelco'",
+                                 NULL),
+                     0);
+    /* Funding is billed; earns against the block are not. */
+    assert_int_equal(it_db_count(fx->s,
+                                 "SELECT count(*) FROM points.settlement_events WHERE program ="
+                                 " 'fuel-pre' AND kind = 4",
+                                 NULL),
+                     1);
+    assert_int_equal(it_db_count(fx->s,
+                                 "SELECT count(*) FROM points.settlement_events WHERE program ="
+                                 " 'fuel-pre' AND kind = 1",
+                                 NULL),
+                     0);
+    expect_verified();
+    co_arena_release(&a);
+}
+
+static void test_hostile_inputs_get_clear_statuses(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    long long before = it_db_count(fx->s, "SELECT count(*) FROM points.transfers", NULL);
+    earn(fx->bakery, &a, "h-1", anna, PROG, -5, &st);
+    IT_EXPECT_STATUS(st, INV, "amount");
+    earn(fx->bakery, &a, "h-2", anna, PROG, 0, &st);
+    IT_EXPECT_STATUS(st, INV, "amount");
+    earn(fx->bakery, &a, "h-3", anna, PROG, INT64_MAX, &st);
+    IT_EXPECT_STATUS(st, INV, "amount");
+    earn(fx->bakery, &a, "h-4", anna, "no-such-program", 1000000, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "no-such-program");
+    earn(fx->bakery, &a, "h-5", "m00000000000000000000000000000000", PROG, 1000000, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "member");
+    earn(fx->bakery, &a, "", anna, PROG, 1000000, &st);
+    IT_EXPECT_STATUS(st, INV, "request_id");
+    earn(fx->bakery, &a, "h-6", anna, "Bad Code", 1000000, &st);
+    IT_EXPECT_STATUS(st, INV, "program_code");
+    /* bakery does not take part in fuelco's own program. */
+    earn(fx->bakery, &a, "h-7", anna, "fuel-own", 1000000, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, "bakery");
+    redeem(fx->bakery, &a, "h-8", anna, 0, false, &st);
+    IT_EXPECT_STATUS(st, INV, "points");
+    redeem(fx->bakery, &a, "h-9", anna, -3, false, &st);
+    IT_EXPECT_STATUS(st, INV, "points");
+    redeem(fx->bakery, &a, "h-10", anna, INT64_MAX, false, &st);
+    IT_EXPECT_STATUS(st, INV, "points");
+    Coalition__V1__MemberRef ref = by_id(anna);
+    Coalition__V1__Money usd = eur(1000000);
+    usd.currency = "USD";
+    Coalition__V1__EarnRequest er = COALITION__V1__EARN_REQUEST__INIT;
+    er.request_id = "h-11";
+    er.member = &ref;
+    er.program_code = PROG;
+    er.amount = &usd;
+    call(fx->bakery, &a, SVC "Earn", &er.base, &coalition__v1__earn_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, INV, "currency");
+    Coalition__V1__CreditRequest cr = COALITION__V1__CREDIT_REQUEST__INIT;
+    cr.request_id = "h-12";
+    cr.member = &ref;
+    cr.program_code = PROG;
+    cr.kind = COALITION__V1__TRANSFER_KIND__TRANSFER_KIND_ADJUST;
+    cr.points = 10;
+    cr.reason = "gift";
+    call(fx->bakery, &a, SVC "Credit", &cr.base, &coalition__v1__credit_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, "admin");
+    cr.kind = COALITION__V1__TRANSFER_KIND__TRANSFER_KIND_REDEEM;
+    call(fx->bakery, &a, SVC "Credit", &cr.base, &coalition__v1__credit_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, INV, "kind");
+    Coalition__V1__CaptureHoldRequest cap = COALITION__V1__CAPTURE_HOLD_REQUEST__INIT;
+    cap.request_id = "h-13";
+    cap.hold_id = "hd-999999999";
+    call(fx->bakery, &a, SVC "CaptureHold", &cap.base,
+         &coalition__v1__capture_hold_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "hold");
+    cap.hold_id = "'; DROP TABLE points.transfers; --";
+    call(fx->bakery, &a, SVC "CaptureHold", &cap.base,
+         &coalition__v1__capture_hold_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, INV, "hold_id");
+    /* Partners cannot read the settlement outbox, even through the gateway. */
+    Coalition__V1__ListSettlementEventsRequest lr =
+        COALITION__V1__LIST_SETTLEMENT_EVENTS_REQUEST__INIT;
+    call(fx->bakery, &a, SVC "ListSettlementEvents", &lr.base,
+         &coalition__v1__list_settlement_events_response__descriptor, &st);
+    assert_int_not_equal(st.code, OK);
+    assert_int_equal(it_db_count(fx->s, "SELECT count(*) FROM points.transfers", NULL), before);
+    co_arena_release(&a);
+}
+
+static void test_list_transactions_pages_newest_first(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    Coalition__V1__MemberRef ref = by_id(anna);
+    Coalition__V1__ListTransactionsRequest req = COALITION__V1__LIST_TRANSACTIONS_REQUEST__INIT;
+    req.program_code = PROG;
+    req.member = &ref;
+    req.page_size = 3;
+    const char *token = "";
+    int64_t last = INT64_MAX;
+    int seen = 0;
+    for (int page = 0; page < 100; page++) {
+        req.page_token = (char *)token;
+        Coalition__V1__ListTransactionsResponse *r =
+            (void *)call(fx->bakery, &a, SVC "ListTransactions", &req.base,
+                         &coalition__v1__list_transactions_response__descriptor, &st);
+        IT_EXPECT_STATUS(st, OK, NULL);
+        for (size_t i = 0; i < r->n_transfers; i++) {
+            assert_true(r->transfers[i]->sequence < last);
+            last = r->transfers[i]->sequence;
+            assert_string_equal(r->transfers[i]->member_id, anna);
+            seen++;
+        }
+        token = r->next_page_token;
+        if (token[0] == '\0') {
+            break;
+        }
+    }
+    assert_int_equal(seen, it_db_count(fx->s,
+                                       "SELECT count(*) FROM points.transfers WHERE member_id = $1"
+                                       " AND program = 'bakery-pts'",
+                                       anna));
+    co_arena_release(&a);
+}
+
+static void test_verify_detects_tampering(void **state)
+{
+    (void)state;
+    expect_verified();
+    /* An attacker with database access rewrites one transfer's points (bypassing the
+     * append-only trigger as a superuser can). */
+    PGconn *pg = PQconnectdb(h_db_url(fx->s));
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    PGresult *res = PQexec(pg, "SET session_replication_role = replica;"
+                               " UPDATE points.transfers SET points = points + 1 WHERE id ="
+                               " (SELECT min(id) FROM points.transfers WHERE program ="
+                               " 'bakery-pts')");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    assert_string_equal(PQcmdTuples(res), "1");
+    PQclear(res);
+    PQfinish(pg);
+    co_arena a;
+    co_arena_init(&a, 0);
+    Coalition__V1__VerifyLedgerRequest req = COALITION__V1__VERIFY_LEDGER_REQUEST__INIT;
+    req.program_code = PROG;
+    co_client_status st;
+    Coalition__V1__VerifyLedgerResponse *r =
+        (void *)call(fx->admin, &a, SVC "VerifyLedger", &req.base,
+                     &coalition__v1__verify_ledger_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_false(r->ok);
+    bool chain = false, balance = false;
+    for (size_t i = 0; i < r->n_violations; i++) {
+        chain = chain ||
+                r->violations[i]->check == COALITION__V1__LEDGER_CHECK__LEDGER_CHECK_HASH_CHAIN;
+        balance =
+            balance || r->violations[i]->check ==
+                           COALITION__V1__LEDGER_CHECK__LEDGER_CHECK_BALANCE_MATCHES_TRANSFERS;
+    }
+    assert_true(chain);
+    assert_true(balance);
+    /* A partner may not run it. */
+    call(fx->bakery, &a, SVC "VerifyLedger", &req.base,
+         &coalition__v1__verify_ledger_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+    co_arena_release(&a);
+}
+
+/* --- fixture --- */
+
+static void enroll(co_arena *a, const char *rid, const char *phone, char *out, size_t outlen)
+{
+    Coalition__V1__EnrollMemberRequest req = COALITION__V1__ENROLL_MEMBER_REQUEST__INIT;
+    req.request_id = (char *)rid;
+    req.phone = (char *)phone;
+    co_client_status st;
+    Coalition__V1__EnrollMemberResponse *r =
+        (void *)call(fx->bakery, a, "/coalition.v1.Accounts/EnrollMember", &req.base,
+                     &coalition__v1__enroll_member_response__descriptor, &st);
+    if (st.code != OK) {
+        fprintf(stderr, "setup: EnrollMember: %s: %s\n", co_grpc_status_name(st.code), st.details);
+        exit(1);
+    }
+    snprintf(out, outlen, "%s", r->member->member_id);
+}
+
+static void admin_or_die(co_arena *a, const char *method, const ProtobufCMessage *req,
+                         const ProtobufCMessageDescriptor *rd)
+{
+    co_client_status st;
+    call(fx->admin, a, method, req, rd, &st);
+    if (st.code != OK) {
+        fprintf(stderr, "setup: %s: %s: %s\n", method, co_grpc_status_name(st.code), st.details);
+        exit(1);
+    }
+}
+
+static void program(co_arena *a, const char *code, const char *owner, bool prepaid, int64_t welcome)
+{
+    Coalition__V1__CreateProgramRequest req = COALITION__V1__CREATE_PROGRAM_REQUEST__INIT;
+    Coalition__V1__Program p = COALITION__V1__PROGRAM__INIT;
+    Coalition__V1__EarnRule er = COALITION__V1__EARN_RULE__INIT;
+    Coalition__V1__Rational ppu = COALITION__V1__RATIONAL__INIT;
+    ppu.num = 1;
+    ppu.den = 1;
+    er.points_per_unit = &ppu;
+    p.code = (char *)code;
+    p.name = (char *)code;
+    p.owner_partner_id = (char *)owner;
+    p.point_value_micros = 10000;
+    p.issue_price_micros = 5000;
+    p.earn_rule = &er;
+    p.welcome_bonus_points = welcome;
+    p.issuing_mode = prepaid ? COALITION__V1__ISSUING_MODE__ISSUING_MODE_PREPAID
+                             : COALITION__V1__ISSUING_MODE__ISSUING_MODE_POSTPAID;
+    req.request_id = co_arena_printf(a, "prog-%s", code);
+    req.program = &p;
+    admin_or_die(a, "/coalition.v1.Partners/CreateProgram", &req.base,
+                 &coalition__v1__create_program_response__descriptor);
+}
+
+static void participate(co_arena *a, const char *code, const char *partner)
+{
+    Coalition__V1__SetParticipationRequest req = COALITION__V1__SET_PARTICIPATION_REQUEST__INIT;
+    req.request_id = co_arena_printf(a, "part-%s-%s", code, partner);
+    req.program_code = (char *)code;
+    req.partner_id = (char *)partner;
+    req.can_issue = true;
+    req.can_redeem = true;
+    admin_or_die(a, "/coalition.v1.Partners/SetParticipation", &req.base,
+                 &coalition__v1__set_participation_response__descriptor);
+}
+
+static int setup(void **state)
+{
+    fx = it_fx_start(DBNAME);
+    fx->bakery = h_client(fx->s, H_GATEWAY, "partner-bakery");
+    it_register_or_die(fx->admin, "bakery", "bakery");
+    it_register_or_die(fx->admin, "fuelco", "fuelco");
+    fuelco = h_client(fx->s, H_GATEWAY, "partner-fuelco");
+    co_arena a;
+    co_arena_init(&a, 0);
+    program(&a, PROG, "bakery", false, 50);
+    participate(&a, PROG, "fuelco");
+    program(&a, PREPAID, "bakery", true, 0);
+    participate(&a, PREPAID, "fuelco");
+    program(&a, "fuel-own", "fuelco", false, 0);
+    enroll(&a, "enroll-anna", "+4930111111", anna, sizeof anna);
+    enroll(&a, "enroll-ben", "+4930222222", ben, sizeof ben);
+    enroll(&a, "enroll-cleo", "+4930333333", cleo, sizeof cleo);
+    co_arena_release(&a);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    co_client_free(fuelco);
+    fuelco = NULL;
+    return it_teardown(state);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_earn_then_redeem_at_a_participant),
+        cmocka_unit_test(test_repeat_replays_and_other_content_is_refused),
+        cmocka_unit_test(test_fifty_concurrent_identical_earns_make_one),
+        cmocka_unit_test(test_concurrent_redemptions_never_overdraw),
+        cmocka_unit_test(test_capture_racing_void_one_wins),
+        cmocka_unit_test(test_expired_hold_cannot_be_captured_and_is_released),
+        cmocka_unit_test(test_prepaid_issuer_cannot_earn_beyond_its_block),
+        cmocka_unit_test(test_hostile_inputs_get_clear_statuses),
+        cmocka_unit_test(test_list_transactions_pages_newest_first),
+        cmocka_unit_test(test_verify_detects_tampering),
+    };
+    return it_exit_code(cmocka_run_group_tests_name("points", tests, setup, teardown));
+}
