@@ -63,6 +63,9 @@ typedef struct co_process_def {
     /* Runs before each handler with the state init returned; when NULL, co_caller_authorize
      * runs with the process configuration. */
     co_authorize_fn authorize;
+    /* Default of COALITION_THREADS_PER_QUEUE; NULL means "4". A service whose handlers wait
+     * for a shared executor needs as many threads as it wants calls in flight. */
+    const char *default_threads_per_queue;
     /* An optional one-shot command: `<bin> <command_name> [flags]` parses the configuration
      * like `migrate` and returns command()'s exit status. */
     const char *command_name;

@@ -180,6 +180,11 @@ typedef struct memrow {
     int64_t q_points, q_spend;
     lotrow *lots;
     size_t nlots, caplots;
+    /* Only members with a debit in the batch have their open lots loaded (their number grows
+     * with history); for the others the soonest expiry is read as a sum. */
+    bool debits, tiered;
+    int64_t nx_us, nx_pts; /* soonest unexpired expiry before the batch; PTS_NEVER if none */
+    int64_t window_us;     /* start of the qualifying window */
 } memrow;
 
 typedef struct chain {
@@ -674,6 +679,14 @@ static co_err collect(batch *b)
         if (op->kind != PTS_OP_FUND && (b->opm[i] = mem_get(b, p->code, mid)) == NULL) {
             return CO_ERR_NOMEM;
         }
+        if (op->kind != PTS_OP_FUND) {
+            memrow *m = b->opm[i];
+            m->debits = m->debits || op->kind == PTS_OP_REDEEM || op->kind == PTS_OP_CAPTURE ||
+                        op->kind == PTS_OP_VOID;
+            m->tiered = p->n_tiers > 0;
+            int32_t days = p->qualifying_window_days > 0 ? p->qualifying_window_days : 365;
+            m->window_us = op->now_us - (int64_t)days * 86400 * INT64_C(1000000);
+        }
         acct *ok = (acct *)1;
         switch (op->kind) {
         case PTS_OP_EARN:
@@ -861,96 +874,152 @@ static co_err lock_accounts(co_pg_conn *c, batch *b)
     return CO_OK;
 }
 
+static memrow *mem_of_row(batch *b, PGresult *r, int row)
+{
+    for (size_t i = 0; i < b->nmems; i++) {
+        memrow *m = b->mems[i];
+        if (strcmp(m->program, PQgetvalue(r, row, 0)) == 0 &&
+            strcmp(m->member_id, PQgetvalue(r, row, 1)) == 0) {
+            return m;
+        }
+    }
+    return NULL;
+}
+
+static memrow *mem_of_account(batch *b, int64_t account_id)
+{
+    for (size_t i = 0; i < b->nmems; i++) {
+        if (b->mems[i]->ma->id == account_id) {
+            return b->mems[i];
+        }
+    }
+    return NULL;
+}
+
 static co_err load_members(co_pg_conn *c, batch *b)
 {
     if (b->nmems == 0) {
         return CO_OK;
     }
-    arr *pa = &b->cols[0], *ma = &b->cols[1], *wa = &b->cols[2], *aa = &b->cols[3];
+    arr *pa = &b->cols[0], *ma = &b->cols[1], *wa = &b->cols[2];
     arr_begin(pa);
     arr_begin(ma);
-    arr_begin(wa);
-    arr_begin(aa);
-    int64_t now = b->ops[0]->now_us;
     for (size_t i = 0; i < b->nmems; i++) {
         memrow *m = b->mems[i];
+        m->nx_us = PTS_NEVER;
         arr_str(pa, m->program);
         arr_str(ma, m->member_id);
-        /* the start of the program's qualifying window */
-        int64_t days = 365;
-        for (size_t k = 0; k < b->n; k++) {
-            if (strcmp(prog_of(b->ops[k])->code, m->program) == 0) {
-                int32_t w = prog_of(b->ops[k])->qualifying_window_days;
-                days = w > 0 ? w : 365;
-                break;
-            }
-        }
-        arr_i64(wa, now - days * 86400 * INT64_C(1000000));
-        arr_i64(aa, m->ma->id);
     }
     PGresult *r;
-    co_err e =
-        query_arrays(c, "pts_members",
-                     "SELECT u.p, u.m, (m.program IS NOT NULL),"
-                     " (extract(epoch FROM m.first_earn_time) * 1000000)::bigint,"
-                     " coalesce(m.lifetime_earned, 0), coalesce(m.tier_code, ''),"
-                     " (extract(epoch FROM m.tier_since) * 1000000)::bigint,"
-                     " (SELECT coalesce(sum(t.points), 0) FROM points.transfers t WHERE"
-                     "   t.program = u.p AND t.member_id = u.m AND t.kind = 1 AND"
-                     "   t.create_time >= timestamptz 'epoch' + u.w * interval '1 microsecond'),"
-                     " (SELECT coalesce(sum(t.purchase_micros), 0) FROM points.transfers t WHERE"
-                     "   t.program = u.p AND t.member_id = u.m AND t.kind = 1 AND"
-                     "   t.create_time >= timestamptz 'epoch' + u.w * interval '1 microsecond')"
-                     " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(p, m, w)"
-                     " LEFT JOIN points.members m ON m.program = u.p AND m.member_id = u.m",
-                     (arr *[]){pa, ma, wa}, 3, &r);
+    co_err e = query_arrays(c, "pts_members",
+                            "SELECT m.program, m.member_id,"
+                            " (extract(epoch FROM m.first_earn_time) * 1000000)::bigint,"
+                            " m.lifetime_earned, m.tier_code,"
+                            " (extract(epoch FROM m.tier_since) * 1000000)::bigint"
+                            " FROM unnest($1::text[], $2::text[]) AS u(p, m)"
+                            " JOIN points.members m ON m.program = u.p AND m.member_id = u.m",
+                            (arr *[]){pa, ma}, 2, &r);
     if (e != CO_OK) {
         return e;
     }
     for (int row = 0; row < PQntuples(r); row++) {
-        for (size_t i = 0; i < b->nmems; i++) {
-            memrow *m = b->mems[i];
-            if (strcmp(m->program, PQgetvalue(r, row, 0)) != 0 ||
-                strcmp(m->member_id, PQgetvalue(r, row, 1)) != 0) {
-                continue;
-            }
-            m->exists = PQgetvalue(r, row, 2)[0] == 't';
-            m->first_earn_us = i64(r, row, 3);
-            m->lifetime = i64(r, row, 4);
-            m->tier = co_arena_strdup(&b->a, PQgetvalue(r, row, 5));
-            m->tier_since_us = i64(r, row, 6);
-            m->q_points = i64(r, row, 7);
-            m->q_spend = i64(r, row, 8);
+        memrow *m = mem_of_row(b, r, row);
+        if (m != NULL) {
+            m->exists = true;
+            m->first_earn_us = i64(r, row, 2);
+            m->lifetime = i64(r, row, 3);
+            m->tier = co_arena_strdup(&b->a, PQgetvalue(r, row, 4));
+            m->tier_since_us = i64(r, row, 5);
         }
     }
     PQclear(r);
-    /* Every open lot of these members. */
-    e = query_arrays(
-        c, "pts_lots",
-        "SELECT account_id, id, coalesce((extract(epoch FROM expire_time) * 1000000)::bigint,"
-        " 9223372036854775807), points, remaining FROM points.lots"
-        " WHERE account_id = ANY($1::bigint[]) AND remaining > 0 ORDER BY account_id, id",
-        (arr *[]){aa}, 1, &r);
+    /* Qualifying points and spend, for members of programs with tiers only: a sum over the
+     * window of their earns. */
+    arr_begin(pa);
+    arr_begin(ma);
+    arr_begin(wa);
+    size_t nt = 0;
+    for (size_t i = 0; i < b->nmems; i++) {
+        memrow *m = b->mems[i];
+        if (m->tiered) {
+            arr_str(pa, m->program);
+            arr_str(ma, m->member_id);
+            arr_i64(wa, m->window_us);
+            nt++;
+        }
+    }
+    if (nt > 0) {
+        e = query_arrays(c, "pts_qualifying_batch",
+                         "SELECT u.p, u.m, coalesce(sum(t.points), 0),"
+                         " coalesce(sum(t.purchase_micros), 0)"
+                         " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(p, m, w)"
+                         " JOIN points.transfers t ON t.program = u.p AND t.member_id = u.m AND"
+                         " t.kind = 1 AND t.create_time >= timestamptz 'epoch' + u.w *"
+                         " interval '1 microsecond' GROUP BY u.p, u.m",
+                         (arr *[]){pa, ma, wa}, 3, &r);
+        if (e != CO_OK) {
+            return e;
+        }
+        for (int row = 0; row < PQntuples(r); row++) {
+            memrow *m = mem_of_row(b, r, row);
+            if (m != NULL) {
+                m->q_points = i64(r, row, 2);
+                m->q_spend = i64(r, row, 3);
+            }
+        }
+        PQclear(r);
+    }
+    /* Open lots of members with a debit; the soonest expiry of the others. */
+    arr *da = &b->cols[0], *oa = &b->cols[1];
+    arr_begin(da);
+    arr_begin(oa);
+    for (size_t i = 0; i < b->nmems; i++) {
+        memrow *m = b->mems[i];
+        arr_i64(m->debits ? da : oa, m->ma->id);
+    }
+    e = query_arrays(c, "pts_lots",
+                     "SELECT account_id, id, coalesce((extract(epoch FROM expire_time) *"
+                     " 1000000)::bigint, 9223372036854775807), points, remaining FROM points.lots"
+                     " WHERE account_id = ANY($1::bigint[]) AND remaining > 0"
+                     " ORDER BY account_id, id",
+                     (arr *[]){da}, 1, &r);
     if (e != CO_OK) {
         return e;
     }
     for (int row = 0; row < PQntuples(r); row++) {
-        int64_t aid = i64(r, row, 0);
-        for (size_t i = 0; i < b->nmems; i++) {
-            memrow *m = b->mems[i];
-            if (m->ma->id != aid) {
-                continue;
-            }
-            m->lots = grow(&b->a, m->lots, &m->caplots, m->nlots, sizeof *m->lots);
-            if (m->lots == NULL) {
-                PQclear(r);
-                return CO_ERR_NOMEM;
-            }
-            lotrow *l = &m->lots[m->nlots++];
-            l->id = i64(r, row, 1);
-            l->expires_us = i64(r, row, 2);
-            l->points = i64(r, row, 3);
-            l->remaining = l->start_remaining = i64(r, row, 4);
+        memrow *m = mem_of_account(b, i64(r, row, 0));
+        if (m == NULL) {
+            continue;
+        }
+        m->lots = grow(&b->a, m->lots, &m->caplots, m->nlots, sizeof *m->lots);
+        if (m->lots == NULL) {
+            PQclear(r);
+            return CO_ERR_NOMEM;
+        }
+        lotrow *l = &m->lots[m->nlots++];
+        memset(l, 0, sizeof *l);
+        l->id = i64(r, row, 1);
+        l->expires_us = i64(r, row, 2);
+        l->points = i64(r, row, 3);
+        l->remaining = l->start_remaining = i64(r, row, 4);
+    }
+    PQclear(r);
+    e = query_arrays(c, "pts_next_expiry",
+                     "SELECT l.account_id, (extract(epoch FROM l.expire_time) * 1000000)::bigint,"
+                     " sum(l.remaining) FROM points.lots l JOIN (SELECT account_id,"
+                     " min(expire_time) AS e FROM points.lots WHERE account_id = ANY($1::bigint[])"
+                     " AND remaining > 0 AND expire_time > now() GROUP BY account_id) x ON"
+                     " x.account_id = l.account_id AND l.expire_time = x.e WHERE l.remaining > 0"
+                     " GROUP BY 1, 2",
+                     (arr *[]){oa}, 1, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    for (int row = 0; row < PQntuples(r); row++) {
+        memrow *m = mem_of_account(b, i64(r, row, 0));
+        if (m != NULL) {
+            m->nx_us = i64(r, row, 1);
+            m->nx_pts = i64(r, row, 2);
         }
     }
     PQclear(r);
@@ -1693,7 +1762,11 @@ static Coalition__V1__Balance *balance_pb(batch *b, const pts_op *op, const memr
     if (m->tier_since_us != 0) {
         bl->tier_since = co_timestamp(a, m->tier_since_us);
     }
-    int64_t soon = PTS_NEVER, pts = 0;
+    int64_t soon = m->nx_us, pts = m->nx_pts;
+    if (m->nx_us != PTS_NEVER && m->nx_us <= op->now_us) {
+        soon = PTS_NEVER;
+        pts = 0;
+    }
     for (size_t i = 0; i < m->nlots; i++) {
         const lotrow *l = &m->lots[i];
         if (l->remaining <= 0 || l->expires_us == PTS_NEVER || l->expires_us <= op->now_us) {
@@ -2421,8 +2494,8 @@ static void finish(pts_exec *ex, pts_op **ops, size_t n)
     pthread_mutex_lock(&ex->mu);
     for (size_t i = 0; i < n; i++) {
         ops[i]->done = true;
+        pthread_cond_signal(ops[i]->cv); /* each caller waits on its own condition */
     }
-    pthread_cond_broadcast(&ex->cv);
     pthread_mutex_unlock(&ex->mu);
 }
 
@@ -2433,7 +2506,15 @@ static void run_ops(pts_exec *ex, pts_op **ops, size_t n)
     b.ops = ops;
     b.n = n;
     co_arena_init(&b.a, 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     co_err e = co_pg_tx(ex->pool, ex->tx_timeout_ms, batch_tx, &b);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (co_log_enabled(CO_LOG_DEBUG)) {
+        co_log(CO_LOG_DEBUG, "batch", "{s:i, s:s, s:f}", "operations", (int)n, "result",
+               co_err_name(e), "ms",
+               (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    }
     for (int k = 0; k < 24; k++) {
         free(b.cols[k].p);
     }
@@ -2569,6 +2650,9 @@ void pts_exec_submit(pts_exec *ex, pts_op *op)
 {
     op->next = NULL;
     op->done = false;
+    pthread_cond_t cv;
+    pthread_cond_init(&cv, NULL);
+    op->cv = &cv;
     op->resp = NULL;
     pthread_mutex_lock(&ex->mu);
     if (ex->tail != NULL) {
@@ -2577,9 +2661,10 @@ void pts_exec_submit(pts_exec *ex, pts_op *op)
         ex->head = op;
     }
     ex->tail = op;
-    pthread_cond_broadcast(&ex->cv);
+    pthread_cond_signal(&ex->cv); /* only the executor waits on it */
     while (!op->done) {
-        pthread_cond_wait(&ex->cv, &ex->mu);
+        pthread_cond_wait(&cv, &ex->mu);
     }
     pthread_mutex_unlock(&ex->mu);
+    pthread_cond_destroy(&cv);
 }

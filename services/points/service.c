@@ -1417,6 +1417,9 @@ const co_process_def pts_service_def = {
     .nextra = sizeof pts_options / sizeof pts_options[0],
     .init = pts_init,
     .fini = pts_fini,
+    /* Mutations wait in their handler for the batch that commits them: the threads bound
+     * the calls in flight, hence the batch size. */
+    .default_threads_per_queue = "64",
     .command_name = "verify",
     .command = verify_command,
 };

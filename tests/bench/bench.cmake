@@ -4,7 +4,7 @@
 # coalition_harness are defined. The full benchmark is run by hand (see bench/README.md); ctest
 # only runs the smoke test.
 add_executable(coalition-bench ${CMAKE_CURRENT_LIST_DIR}/bench.c)
-target_link_libraries(coalition-bench PRIVATE coalition_harness coalition_common m
+target_link_libraries(coalition-bench PRIVATE coalition_harness coalition_common m PkgConfig::CMOCKA
                                               coalition_warnings coalition_sanitize)
 add_test(NAME bench_smoke COMMAND coalition-bench --quick)
 set_tests_properties(bench_smoke PROPERTIES FIXTURES_REQUIRED "pki;pg" ENVIRONMENT "${STACK_ENV}"

@@ -12,8 +12,8 @@
  * The harness reads its environment from variables that tests/CMakeLists.txt sets:
  * COALITION_TEST_PKI (dev PKI folder), COALITION_TEST_PG_DATADIR and COALITION_TEST_PG_PORT
  * (a private cluster started by the pg fixture), COALITION_TEST_SCRIPTS (scripts/),
- * COALITION_GATEWAY_BIN, COALITION_PARTNERS_BIN, COALITION_ACCOUNTS_BIN, COALITION_POINTS_BIN. Missing variables abort
- * the test with a message: a test that cannot run fails.
+ * COALITION_GATEWAY_BIN, COALITION_PARTNERS_BIN, COALITION_ACCOUNTS_BIN, COALITION_POINTS_BIN.
+ * Missing variables abort the test with a message: a test that cannot run fails.
  */
 
 /* Processes in start order: the gateway last, once every service it routes to answers. */
