@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
-# The local demo: the admin onboards two partners through the gateway; each partner uses it.
+# The local demo: the admin onboards two partners through the gateway; each partner uses it;
+# members earn and redeem across them.
 import os
 import sys
 
@@ -57,11 +58,62 @@ def members(admin, bakery):
             "code": "bakery-points", "name": "Bakery Points", "owner_partner_id": "bakery",
             "point_value_micros": 10000, "issuing_mode": "ISSUING_MODE_POSTPAID",
             "earn_rule": {"points_per_unit": {"num": 1, "den": 1}}}}))
+    points(admin, bakery, anna["card_number"])
     r = show("RecordFeedback (NPS 9, effort 2)", lambda: bakery.call(A, "RecordFeedback", {
         "request_id": "demo-feedback-anna", "member": {"card_number": anna["card_number"]},
         "program_code": "bakery-points", "nps_score": 9, "effort_score": 2}))
     if r:
         print("          -> feedback %s" % r["feedback"]["feedback_id"])
+
+
+PT = "coalition.v1.Points"
+
+
+def points(admin, bakery, anna_card):
+    """The ledger: earn at the bakery, redeem at the fuel station, a till hold, verify."""
+    fuelco = from_env("partner-fuelco")
+    print("demo: fuelco takes part in the bakery's program; members earn and redeem across them")
+    show("Partners.SetParticipation bakery-points fuelco", lambda: admin.call(
+        P, "SetParticipation", {"request_id": "demo-part-fuelco", "program_code": "bakery-points",
+                                "partner_id": "fuelco", "can_issue": True, "can_redeem": True}))
+    member = {"card_number": anna_card}
+    r = show("bakery Earn 23.40 EUR for Anna (card at the till)", lambda: bakery.call(
+        PT, "Earn", {"request_id": "demo-earn-1", "member": member,
+                     "program_code": "bakery-points",
+                     "amount": {"amount_micros": 23400000, "currency": "EUR"}}))
+    if r:
+        print("          -> earned %s, balance %s" % (r.get("earned_points", 0),
+                                                     r["balance"].get("available_points", 0)))
+    r = show("fuelco Earn 61.00 EUR for Anna (a participant issues bakery points)",
+             lambda: fuelco.call(PT, "Earn", {
+                 "request_id": "demo-earn-2", "member": member, "program_code": "bakery-points",
+                 "amount": {"amount_micros": 61000000, "currency": "EUR"}}))
+    if r:
+        print("          -> earned %s, balance %s" % (r.get("earned_points", 0),
+                                                     r["balance"].get("available_points", 0)))
+    r = show("fuelco Redeem 40 points at its till", lambda: fuelco.call(PT, "Redeem", {
+        "request_id": "demo-redeem-1", "member": member, "program_code": "bakery-points",
+        "points": 40}))
+    if r:
+        print("          -> worth %s micros EUR, balance %s" % (
+            r["value"].get("amount_micros", 0), r["balance"].get("available_points", 0)))
+    show("fuelco Redeem 100000 points (more than Anna has)", lambda: fuelco.call(PT, "Redeem", {
+        "request_id": "demo-redeem-2", "member": member, "program_code": "bakery-points",
+        "points": 100000}), "FAILED_PRECONDITION")
+    r = show("bakery Redeem 10 points as a hold", lambda: bakery.call(PT, "Redeem", {
+        "request_id": "demo-hold-1", "member": member, "program_code": "bakery-points",
+        "points": 10, "hold": True}))
+    if r:
+        hold = r["hold"]["hold_id"]
+        c = show("bakery CaptureHold 6 of 10", lambda: bakery.call(PT, "CaptureHold", {
+            "request_id": "demo-capture-1", "hold_id": hold, "points": 6}))
+        if c:
+            print("          -> %s, balance %s" % (c["hold"]["status"],
+                                                  c["balance"].get("available_points", 0)))
+    r = show("VerifyLedger (admin)", lambda: admin.call(PT, "VerifyLedger", {}))
+    if r:
+        print("          -> ok %s, %s transfers checked" % (r.get("ok", False),
+                                                          r.get("transfers_checked", 0)))
 
 
 def main():

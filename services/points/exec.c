@@ -171,6 +171,7 @@ struct lotrow {
 
 typedef struct memrow {
     const char *program, *member_id;
+    const Coalition__V1__Program *p;
     acct *ma, *ha;
     bool exists, dirty;
     int64_t first_earn_us; /* 0 = none */
@@ -272,6 +273,11 @@ typedef struct batch {
     holdrow **oph;
     int64_t *opval;
     arr cols[24];
+    /* The program transfers and events are posted in; NULL means the operation's own. Only an
+     * exchange posts in a second program. */
+    const Coalition__V1__Program *cur;
+    memrow **opm2;
+    int64_t *today; /* EXCHANGE: points the member exchanged today under the agreement */
 } batch;
 
 struct pts_exec {
@@ -346,8 +352,9 @@ static chain *chain_get(batch *b, const char *program)
     return c;
 }
 
-static memrow *mem_get(batch *b, const char *program, const char *member_id)
+static memrow *mem_get(batch *b, const Coalition__V1__Program *p, const char *member_id)
 {
+    const char *program = p->code;
     for (size_t i = 0; i < b->nmems; i++) {
         if (strcmp(b->mems[i]->program, program) == 0 &&
             strcmp(b->mems[i]->member_id, member_id) == 0) {
@@ -359,6 +366,7 @@ static memrow *mem_get(batch *b, const char *program, const char *member_id)
         return NULL;
     }
     m->program = program;
+    m->p = p;
     m->member_id = member_id;
     m->tier = "";
     m->ma = acct_get(b, program, AK_MEMBER, member_id);
@@ -676,7 +684,7 @@ static co_err collect(batch *b)
         if (op->kind == PTS_OP_CAPTURE || op->kind == PTS_OP_VOID) {
             mid = b->oph[i]->member_id;
         }
-        if (op->kind != PTS_OP_FUND && (b->opm[i] = mem_get(b, p->code, mid)) == NULL) {
+        if (op->kind != PTS_OP_FUND && (b->opm[i] = mem_get(b, p, mid)) == NULL) {
             return CO_ERR_NOMEM;
         }
         if (op->kind != PTS_OP_FUND) {
@@ -711,6 +719,20 @@ static co_err collect(batch *b)
             ok = acct_get(b, p->code, AK_ADJUST, NULL);
             ok = ok != NULL ? acct_get(b, p->code, AK_ISSUANCE, op->fund_partner_id) : NULL;
             break;
+        case PTS_OP_EXCHANGE: {
+            const Coalition__V1__Program *t = op->prog2->p;
+            b->opm[i]->debits = true;
+            if (chain_get(b, t->code) == NULL ||
+                (b->opm2[i] = mem_get(b, t, op->member.member_id)) == NULL) {
+                return CO_ERR_NOMEM;
+            }
+            int32_t days = t->qualifying_window_days > 0 ? t->qualifying_window_days : 365;
+            b->opm2[i]->tiered = t->n_tiers > 0;
+            b->opm2[i]->window_us = op->now_us - (int64_t)days * 86400 * INT64_C(1000000);
+            ok = acct_get(b, p->code, AK_EXCHANGE, NULL);
+            ok = ok != NULL ? acct_get(b, t->code, AK_EXCHANGE, NULL) : NULL;
+            break;
+        }
         }
         if (ok == NULL) {
             return CO_ERR_NOMEM;
@@ -1080,6 +1102,54 @@ static co_err load_weekdays(co_pg_conn *c, batch *b)
     return CO_OK;
 }
 
+/* What each exchanging member already exchanged today under its agreement, for daily caps: the
+ * day in the source program's time zone. EXCHANGE_OUT transfers name their target in reason. */
+static co_err load_exchanged_today(co_pg_conn *c, batch *b)
+{
+    arr *pa = &b->cols[0], *ma = &b->cols[1], *ra = &b->cols[2], *za = &b->cols[3];
+    arr_begin(pa);
+    arr_begin(ma);
+    arr_begin(ra);
+    arr_begin(za);
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        pts_op *op = b->ops[i];
+        if (!b->live[i] || op->kind != PTS_OP_EXCHANGE || op->agreement->daily_cap_points == 0) {
+            continue;
+        }
+        const char *z = prog_of(op)->time_zone;
+        arr_str(pa, prog_of(op)->code);
+        arr_str(ma, op->member.member_id);
+        arr_str(ra, co_arena_printf(&b->a, "exchange to %s", op->prog2->p->code));
+        arr_str(za, z[0] != '\0' ? z : "UTC");
+        n++;
+    }
+    if (n == 0) {
+        return CO_OK;
+    }
+    PGresult *r;
+    co_err e = query_arrays(
+        c, "pts_exchanged_today",
+        "SELECT (SELECT coalesce(sum(t.points), 0) FROM points.transfers t WHERE t.program = u.p"
+        " AND t.member_id = u.m AND t.kind = 9 AND t.reason = u.r AND t.create_time >="
+        " (date_trunc('day', now() AT TIME ZONE u.z) AT TIME ZONE u.z))"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY"
+        " AS u(p, m, r, z, o) ORDER BY u.o",
+        (arr *[]){pa, ma, ra, za}, 4, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    int row = 0;
+    for (size_t i = 0; i < b->n && row < PQntuples(r); i++) {
+        pts_op *op = b->ops[i];
+        if (b->live[i] && op->kind == PTS_OP_EXCHANGE && op->agreement->daily_cap_points != 0) {
+            b->today[i] = i64(r, row++, 0);
+        }
+    }
+    PQclear(r);
+    return CO_OK;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Applying operations in memory */
 
@@ -1091,7 +1161,7 @@ static xfer *xfer_add(batch *b, pts_op *op, int kind, acct *debit, acct *credit,
     }
     xfer *x = &b->x[b->nx++];
     memset(x, 0, sizeof *x);
-    const Coalition__V1__Program *p = prog_of(op);
+    const Coalition__V1__Program *p = b->cur != NULL ? b->cur : prog_of(op);
     x->program = p->code;
     x->ch = chain_get(b, p->code);
     x->kind = kind;
@@ -1125,11 +1195,12 @@ static bool event_add(batch *b, int kind, const pts_op *op, const char *payer, c
     }
     eventrow *e = &b->ev[b->nev++];
     memset(e, 0, sizeof *e);
+    const Coalition__V1__Program *p = b->cur != NULL ? b->cur : prog_of(op);
     e->kind = kind;
-    e->program = prog_of(op)->code;
+    e->program = p->code;
     e->payer = payer;
     e->payee = payee;
-    e->currency = prog_of(op)->currency;
+    e->currency = p->currency;
     e->points = points;
     e->unit = unit;
     e->xfer = xi;
@@ -1160,14 +1231,7 @@ static bool lot_add(batch *b, memrow *m, size_t xi, int64_t points, int64_t now)
     l->points = points;
     int64_t bal = m->ma->balance; /* after the credit */
     l->remaining = bal <= 0 ? 0 : (bal < points ? bal : points);
-    const Coalition__V1__Program *p = NULL;
-    for (size_t i = 0; i < b->n; i++) {
-        if (strcmp(prog_of(b->ops[i])->code, m->program) == 0) {
-            p = prog_of(b->ops[i]);
-            break;
-        }
-    }
-    l->expires_us = pts_expiry_us(now, p != NULL ? p->expiry_months : 0);
+    l->expires_us = pts_expiry_us(now, m->p->expiry_months);
     return true;
 }
 
@@ -1627,6 +1691,83 @@ static co_err apply_fund(batch *b, size_t i)
     return CO_OK;
 }
 
+/* EXCHANGE_OUT in the source program, EXCHANGE_IN in the target, in this one transaction. */
+static co_err apply_exchange(batch *b, size_t i)
+{
+    pts_op *op = b->ops[i];
+    const Coalition__V1__Program *src = prog_of(op), *dst = op->prog2->p;
+    const Coalition__V1__ExchangeAgreement *ag = op->agreement;
+    memrow *from = b->opm[i], *to = b->opm2[i];
+    pts_agreement pa = {.enabled = ag->enabled,
+                        .rate_num = ag->rate != NULL ? ag->rate->num : 0,
+                        .rate_den = ag->rate != NULL ? ag->rate->den : 0,
+                        .fee_bps = ag->fee_bps,
+                        .min_points = ag->min_points,
+                        .max_points = ag->max_points,
+                        .daily_cap_points = ag->daily_cap_points};
+    int64_t fee = 0, credited = 0;
+    char why[200];
+    co_err e = pts_exchange_compute(&pa, op->points, b->today[i], &fee, &credited, why, sizeof why);
+    if (e != CO_OK) {
+        op_fail(op, e == CO_ERR_INTERNAL ? CO_ERR_FAILED_PRECONDITION : e, "%s", why);
+        return CO_OK;
+    }
+    if (from->ma->balance < op->points) {
+        op_fail(op, CO_ERR_FAILED_PRECONDITION,
+                "insufficient points: %" PRId64 " available, %" PRId64 " asked",
+                from->ma->balance < 0 ? 0 : from->ma->balance, op->points);
+        return CO_OK;
+    }
+    acct *xout = acct_get(b, src->code, AK_EXCHANGE, NULL);
+    acct *xin = acct_get(b, dst->code, AK_EXCHANGE, NULL);
+    if (xout == NULL || xin == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    size_t t0 = b->nt;
+    b->x0[i] = b->nx;
+    xfer *x = xfer_add(b, op, KIND(EXCHANGE_OUT), from->ma, xout, op->points);
+    if (x == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    e = consume(b, from, b->nx - 1, op->points, op->now_us);
+    if (e == CO_ERR_FAILED_PRECONDITION) {
+        from->ma->balance += op->points;
+        xout->balance -= op->points;
+        b->nx--;
+        b->nt = t0;
+        op_fail(op, e, "insufficient points: some of the balance has expired");
+        return CO_OK;
+    }
+    if (e != CO_OK) {
+        return e;
+    }
+    x->member_id = from->member_id;
+    x->balance_after = from->ma->balance;
+    x->reason = co_arena_printf(&b->a, "exchange to %s", dst->code);
+    b->cur = dst;
+    xfer *y = xfer_add(b, op, KIND(EXCHANGE_IN), xin, to->ma, credited);
+    bool ok = y != NULL && x->reason != NULL && lot_add(b, to, b->nx - 1, credited, op->now_us) &&
+              event_add(b, COALITION__V1__SETTLEMENT_EVENT_KIND__SETTLEMENT_EVENT_KIND_EXCHANGE, op,
+                        src->owner_partner_id, dst->owner_partner_id, credited,
+                        dst->issue_price_micros, b->nx - 1);
+    b->cur = NULL;
+    if (!ok) {
+        return CO_ERR_NOMEM;
+    }
+    y->member_id = to->member_id;
+    y->balance_after = to->ma->balance;
+    y->reason = co_arena_printf(&b->a, "exchange from %s", src->code);
+    y->version = op->prog2->version;
+    b->x1[i] = b->nx;
+    b->opval[i] = fee;
+    from->dirty = from->dirty || !from->exists;
+    to->dirty = to->dirty || !to->exists;
+    if (to->tier[0] == '\0') {
+        tier_update(dst, to, op->now_us);
+    }
+    return y->reason != NULL ? CO_OK : CO_ERR_NOMEM;
+}
+
 /* Snapshot of the mutable batch state, to undo an operation that failed halfway (only on
  * out-of-memory; business failures are detected before anything changes). */
 static co_err apply_all(batch *b)
@@ -1654,6 +1795,9 @@ static co_err apply_all(batch *b)
             break;
         case PTS_OP_FUND:
             e = apply_fund(b, i);
+            break;
+        case PTS_OP_EXCHANGE:
+            e = apply_exchange(b, i);
             break;
         }
         if (e != CO_OK) {
@@ -1745,7 +1889,7 @@ static Coalition__V1__Money *money(co_arena *a, int64_t micros, const char *cur)
 static Coalition__V1__Balance *balance_pb(batch *b, const pts_op *op, const memrow *m)
 {
     co_arena *a = &b->a;
-    const Coalition__V1__Program *p = prog_of(op);
+    const Coalition__V1__Program *p = m->p;
     Coalition__V1__Balance *bl = co_arena_alloc(a, sizeof *bl);
     if (bl == NULL) {
         return NULL;
@@ -1947,6 +2091,25 @@ static co_err build_response(batch *b, size_t i)
         r->hold = hold_pb(b, b->oph[i]);
         r->balance = balance_pb(b, op, m);
         if (r->transfer == NULL || r->hold == NULL || r->balance == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        msg = &r->base;
+        break;
+    }
+    case PTS_OP_EXCHANGE: {
+        Coalition__V1__ExchangeResponse *r = co_arena_alloc(a, sizeof *r);
+        if (r == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        coalition__v1__exchange_response__init(r);
+        r->out_transfer = xfer_pb(b, &b->x[b->x0[i]]);
+        r->in_transfer = xfer_pb(b, &b->x[b->x0[i] + 1]);
+        r->fee_points = b->opval[i];
+        r->credited_points = b->x[b->x0[i] + 1].points;
+        r->from_balance = balance_pb(b, op, m);
+        r->to_balance = balance_pb(b, op, b->opm2[i]);
+        if (r->out_transfer == NULL || r->in_transfer == NULL || r->from_balance == NULL ||
+            r->to_balance == NULL) {
             return CO_ERR_NOMEM;
         }
         msg = &r->base;
@@ -2452,12 +2615,15 @@ static co_err batch_tx(co_pg_conn *c, void *ud)
     b->opm = co_arena_calloc(a, n, sizeof *b->opm);
     b->oph = co_arena_calloc(a, n, sizeof *b->oph);
     b->opval = co_arena_calloc(a, n, sizeof *b->opval);
+    b->opm2 = co_arena_calloc(a, n, sizeof *b->opm2);
+    b->today = co_arena_calloc(a, n, sizeof *b->today);
     b->mems = co_arena_calloc(a, 2 * n + 1, sizeof *b->mems);
-    b->chains = co_arena_calloc(a, 2 * n + 1, sizeof *b->chains);
+    b->chains = co_arena_calloc(a, 2 * n + 2, sizeof *b->chains);
     b->holds = co_arena_calloc(a, 2 * n + 1, sizeof *b->holds);
     if (b->live == NULL || b->weekday == NULL || b->x0 == NULL || b->x1 == NULL ||
         b->tier_changed == NULL || b->earn == NULL || b->opm == NULL || b->oph == NULL ||
-        b->opval == NULL || b->mems == NULL || b->chains == NULL || b->holds == NULL) {
+        b->opval == NULL || b->opm2 == NULL || b->today == NULL || b->mems == NULL ||
+        b->chains == NULL || b->holds == NULL) {
         return CO_ERR_NOMEM;
     }
     int64_t now = now_us();
@@ -2477,8 +2643,8 @@ static co_err batch_tx(co_pg_conn *c, void *ud)
     if ((e = claim_keys(c, b)) != CO_OK || (e = load_holds(c, b)) != CO_OK ||
         (e = collect(b)) != CO_OK || (e = lock_chains(c, b)) != CO_OK ||
         (e = lock_accounts(c, b)) != CO_OK || (e = load_members(c, b)) != CO_OK ||
-        (e = load_weekdays(c, b)) != CO_OK || (e = apply_all(b)) != CO_OK ||
-        (e = alloc_ids(c, b)) != CO_OK) {
+        (e = load_weekdays(c, b)) != CO_OK || (e = load_exchanged_today(c, b)) != CO_OK ||
+        (e = apply_all(b)) != CO_OK || (e = alloc_ids(c, b)) != CO_OK) {
         return e;
     }
     for (size_t i = 0; i < n; i++) {
@@ -2494,7 +2660,7 @@ static void finish(pts_exec *ex, pts_op **ops, size_t n)
     pthread_mutex_lock(&ex->mu);
     for (size_t i = 0; i < n; i++) {
         ops[i]->done = true;
-        pthread_cond_signal(ops[i]->cv); /* each caller waits on its own condition */
+        pthread_cond_signal(&ops[i]->cv); /* each caller waits on its own condition */
     }
     pthread_mutex_unlock(&ex->mu);
 }
@@ -2650,9 +2816,7 @@ void pts_exec_submit(pts_exec *ex, pts_op *op)
 {
     op->next = NULL;
     op->done = false;
-    pthread_cond_t cv;
-    pthread_cond_init(&cv, NULL);
-    op->cv = &cv;
+    pthread_cond_init(&op->cv, NULL);
     op->resp = NULL;
     pthread_mutex_lock(&ex->mu);
     if (ex->tail != NULL) {
@@ -2663,8 +2827,8 @@ void pts_exec_submit(pts_exec *ex, pts_op *op)
     ex->tail = op;
     pthread_cond_signal(&ex->cv); /* only the executor waits on it */
     while (!op->done) {
-        pthread_cond_wait(&cv, &ex->mu);
+        pthread_cond_wait(&op->cv, &ex->mu);
     }
     pthread_mutex_unlock(&ex->mu);
-    pthread_cond_destroy(&cv);
+    pthread_cond_destroy(&op->cv);
 }

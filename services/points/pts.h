@@ -72,6 +72,7 @@ typedef enum pts_op_kind {
     PTS_OP_CAPTURE,
     PTS_OP_VOID,
     PTS_OP_FUND,
+    PTS_OP_EXCHANGE,
 } pts_op_kind;
 
 /* One mutation waiting for (or done by) the executor. The handler fills the input part,
@@ -97,6 +98,9 @@ typedef struct pts_op {
     int64_t hold_timeout_s;
     const char *hold_id;         /* CAPTURE, VOID */
     const char *fund_partner_id; /* FUND */
+    /* EXCHANGE: the target program (reference held by the handler) and the agreement */
+    pts_prog *prog2;
+    const Coalition__V1__ExchangeAgreement *agreement;
     /* metadata as key, value pairs sorted by key (validated) */
     const char **meta;
     size_t nmeta;
@@ -108,8 +112,7 @@ typedef struct pts_op {
     /* executor bookkeeping */
     struct pts_op *next;
     bool done;
-    pthread_mutex_t *mu;
-    pthread_cond_t *cv;
+    pthread_cond_t cv; /* the caller waits on it; initialized by pts_exec_submit */
 } pts_op;
 
 /* --- transfers and their audit hash --- */

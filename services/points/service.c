@@ -544,6 +544,76 @@ static co_err fund_issuer(co_call *call, const ProtobufCMessage *msg, ProtobufCM
     return e;
 }
 
+/* --- Exchange --- */
+
+/* The caller may exchange when it owns or takes part in either program (the admin always). */
+static bool takes_part(const co_caller *who, const pts_prog *p)
+{
+    return who->role == CO_ROLE_ADMIN || strcmp(who->partner_id, p->p->owner_partner_id) == 0 ||
+           pts_prog_participation(p, who->partner_id) != NULL;
+}
+
+static co_err exchange(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                       void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__ExchangeRequest *req = (const void *)msg;
+    co_err e = co_check_request_id(call, req->request_id);
+    if (e != CO_OK || (e = points_range(call, "points", req->points)) != CO_OK) {
+        return e;
+    }
+    if (!code_ok(req->from_program_code)) {
+        return bad(call, "from_program_code", "must be a program code");
+    }
+    if (!code_ok(req->to_program_code)) {
+        return bad(call, "to_program_code", "must be a program code");
+    }
+    if (strcmp(req->from_program_code, req->to_program_code) == 0) {
+        return bad(call, "to_program_code", "must differ from from_program_code");
+    }
+    pts_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = PTS_OP_EXCHANGE;
+    op.request_id = req->request_id;
+    op.points = req->points;
+    if ((e = TAKE_META(call, req, &op)) != CO_OK) {
+        return e;
+    }
+    char why[256];
+    e = pts_progs_get(st->progs, req->from_program_code, co_call_ms_left(call), &op.prog, why,
+                      sizeof why);
+    if (e != CO_OK) {
+        return co_call_fail(call, e, "%s", why);
+    }
+    e = pts_progs_get(st->progs, req->to_program_code, co_call_ms_left(call), &op.prog2, why,
+                      sizeof why);
+    if (e != CO_OK) {
+        pts_prog_unref(op.prog);
+        return co_call_fail(call, e, "%s", why);
+    }
+    const co_caller *who = co_caller_of(call);
+    const Coalition__Internal__V1__GetProgramSnapshotResponse *sn = op.prog->snap;
+    for (size_t i = 0; i < sn->n_agreements; i++) {
+        if (strcmp(sn->agreements[i]->from_program_code, req->from_program_code) == 0 &&
+            strcmp(sn->agreements[i]->to_program_code, req->to_program_code) == 0) {
+            op.agreement = sn->agreements[i];
+        }
+    }
+    if (!takes_part(who, op.prog) && !takes_part(who, op.prog2)) {
+        e = co_call_fail(call, CO_ERR_PERMISSION_DENIED,
+                         "partner \"%s\" takes part in neither program", who->partner_id);
+    } else if (op.agreement == NULL) {
+        e = co_call_fail(call, CO_ERR_FAILED_PRECONDITION,
+                         "no exchange agreement from \"%s\" to \"%s\"", req->from_program_code,
+                         req->to_program_code);
+    } else if ((e = resolve_member(call, st, req->member, true, &op.member)) == CO_OK) {
+        e = submit(call, st, &op, msg, &coalition__v1__exchange_response__descriptor, resp);
+    }
+    pts_prog_unref(op.prog);
+    pts_prog_unref(op.prog2);
+    return e;
+}
+
 /* --- GetBalance --- */
 
 typedef struct bal_args {
@@ -1254,6 +1324,8 @@ static const co_method method_rows[] = {
       coalition__v1__capture_hold_response__descriptor),
     M("VoidHold", void_hold, coalition__v1__void_hold_request__descriptor,
       coalition__v1__void_hold_response__descriptor),
+    M("Exchange", exchange, coalition__v1__exchange_request__descriptor,
+      coalition__v1__exchange_response__descriptor),
     M("FundIssuer", fund_issuer, coalition__v1__fund_issuer_request__descriptor,
       coalition__v1__fund_issuer_response__descriptor),
     M("GetBalance", get_balance, coalition__v1__get_balance_request__descriptor,

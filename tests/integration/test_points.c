@@ -83,22 +83,27 @@ static Coalition__V1__RedeemResponse *redeem(co_client *c, co_arena *a, const ch
                         st);
 }
 
-static int64_t available(const char *member)
+static int64_t available_in(const char *member, const char *program)
 {
     co_arena a;
     co_arena_init(&a, 0);
     Coalition__V1__MemberRef ref = by_id(member);
     Coalition__V1__GetBalanceRequest req = COALITION__V1__GET_BALANCE_REQUEST__INIT;
     req.member = &ref;
-    req.program_code = PROG;
+    req.program_code = (char *)program;
     co_client_status st;
     Coalition__V1__GetBalanceResponse *r =
-        (void *)call(fx->bakery, &a, SVC "GetBalance", &req.base,
-                     &coalition__v1__get_balance_response__descriptor, &st);
+        (void *)call(strcmp(program, "fuel-own") == 0 ? fuelco : fx->bakery, &a, SVC "GetBalance",
+                     &req.base, &coalition__v1__get_balance_response__descriptor, &st);
     IT_EXPECT_STATUS(st, OK, NULL);
     int64_t v = r->n_balances == 1 ? r->balances[0]->available_points : 0;
     co_arena_release(&a);
     return v;
+}
+
+static int64_t available(const char *member)
+{
+    return available_in(member, PROG);
 }
 
 static void expect_verified(void)
@@ -439,6 +444,77 @@ static void test_prepaid_issuer_cannot_earn_beyond_its_block(void **state)
     co_arena_release(&a);
 }
 
+static Coalition__V1__ExchangeResponse *exchange(co_client *c, co_arena *a, const char *rid,
+                                                 const char *member, const char *from,
+                                                 const char *to, int64_t points,
+                                                 co_client_status *st)
+{
+    Coalition__V1__MemberRef ref = by_id(member);
+    Coalition__V1__ExchangeRequest req = COALITION__V1__EXCHANGE_REQUEST__INIT;
+    req.request_id = (char *)rid;
+    req.member = &ref;
+    req.from_program_code = (char *)from;
+    req.to_program_code = (char *)to;
+    req.points = points;
+    return (void *)call(c, a, SVC "Exchange", &req.base,
+                        &coalition__v1__exchange_response__descriptor, st);
+}
+
+static void test_exchange_between_programs_in_one_transaction(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    earn(fx->bakery, &a, "ex-earn", ben, PROG, 400000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    int64_t src0 = available(ben), dst0 = available_in(ben, "fuel-own");
+    long long events0 =
+        it_db_count(fx->s, "SELECT count(*) FROM points.settlement_events WHERE kind = 3", NULL);
+    /* 100 points: a 10% fee keeps 10, the other 90 at 1/2 credit 45. */
+    Coalition__V1__ExchangeResponse *r =
+        exchange(fx->bakery, &a, "ex-1", ben, PROG, "fuel-own", 100, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(r->fee_points, 10);
+    assert_int_equal(r->credited_points, 45);
+    assert_int_equal(r->out_transfer->kind,
+                     COALITION__V1__TRANSFER_KIND__TRANSFER_KIND_EXCHANGE_OUT);
+    assert_int_equal(r->in_transfer->kind, COALITION__V1__TRANSFER_KIND__TRANSFER_KIND_EXCHANGE_IN);
+    assert_string_equal(r->in_transfer->program_code, "fuel-own");
+    assert_int_equal(r->from_balance->available_points, src0 - 100);
+    assert_int_equal(r->to_balance->available_points, dst0 + 45);
+    assert_int_equal(it_db_count(fx->s,
+                                 "SELECT count(*) FROM points.settlement_events WHERE kind = 3 AND"
+                                 " payer_partner_id = 'bakery' AND payee_partner_id = 'fuelco' AND"
+                                 " points = 45 AND amount_micros = 45 * 5000",
+                                 NULL),
+                     1);
+    assert_int_equal(
+        it_db_count(fx->s, "SELECT count(*) FROM points.settlement_events WHERE kind = 3", NULL),
+        events0 + 1);
+    /* Bounds and the daily cap of 300 (100 used). */
+    exchange(fx->bakery, &a, "ex-2", ben, PROG, "fuel-own", 9, &st);
+    IT_EXPECT_STATUS(st, INV, "points");
+    exchange(fx->bakery, &a, "ex-3", ben, PROG, "fuel-own", 201, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "daily");
+    exchange(fx->bakery, &a, "ex-4", ben, PROG, "fuel-own", 200, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    exchange(fx->bakery, &a, "ex-5", ben, "fuel-own", "no-agreement", 10, &st);
+    assert_int_not_equal(st.code, OK);
+    exchange(fx->bakery, &a, "ex-6", ben, PREPAID, "fuel-own", 10, &st);
+    IT_EXPECT_STATUS(st, FAILED, "no exchange agreement");
+    /* The round trip: everything back at 2/1 without a fee gives 270 for the 300 spent. */
+    int64_t back = available_in(ben, "fuel-own") - dst0;
+    assert_int_equal(back, 45 + 90);
+    r = exchange(fuelco, &a, "ex-back", ben, "fuel-own", PROG, back, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(r->credited_points, 270);
+    assert_int_equal(available(ben), src0 - 30);
+    assert_int_equal(available_in(ben, "fuel-own"), dst0);
+    expect_verified();
+    co_arena_release(&a);
+}
+
 static void test_hostile_inputs_get_clear_statuses(void **state)
 {
     (void)state;
@@ -657,6 +733,29 @@ static void participate(co_arena *a, const char *code, const char *partner)
                  &coalition__v1__set_participation_response__descriptor);
 }
 
+static void agreement(co_arena *a, const char *from, const char *to, int64_t num, int64_t den,
+                      int32_t fee_bps, int64_t min, int64_t max, int64_t cap)
+{
+    Coalition__V1__Rational rate = COALITION__V1__RATIONAL__INIT;
+    rate.num = num;
+    rate.den = den;
+    Coalition__V1__ExchangeAgreement ag = COALITION__V1__EXCHANGE_AGREEMENT__INIT;
+    ag.from_program_code = (char *)from;
+    ag.to_program_code = (char *)to;
+    ag.rate = &rate;
+    ag.fee_bps = fee_bps;
+    ag.min_points = min;
+    ag.max_points = max;
+    ag.daily_cap_points = cap;
+    ag.enabled = true;
+    Coalition__V1__SetExchangeAgreementRequest req =
+        COALITION__V1__SET_EXCHANGE_AGREEMENT_REQUEST__INIT;
+    req.request_id = co_arena_printf(a, "agr-%s-%s", from, to);
+    req.agreement = &ag;
+    admin_or_die(a, "/coalition.v1.Partners/SetExchangeAgreement", &req.base,
+                 &coalition__v1__set_exchange_agreement_response__descriptor);
+}
+
 static int setup(void **state)
 {
     fx = it_fx_start(DBNAME);
@@ -671,6 +770,8 @@ static int setup(void **state)
     program(&a, PREPAID, "bakery", true, 0);
     participate(&a, PREPAID, "fuelco");
     program(&a, "fuel-own", "fuelco", false, 0);
+    agreement(&a, PROG, "fuel-own", 1, 2, 1000, 10, 1000, 300);
+    agreement(&a, "fuel-own", PROG, 2, 1, 0, 1, 0, 0);
     enroll(&a, "enroll-anna", "+4930111111", anna, sizeof anna);
     enroll(&a, "enroll-ben", "+4930222222", ben, sizeof ben);
     enroll(&a, "enroll-cleo", "+4930333333", cleo, sizeof cleo);
@@ -696,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_capture_racing_void_one_wins),
         cmocka_unit_test(test_expired_hold_cannot_be_captured_and_is_released),
         cmocka_unit_test(test_prepaid_issuer_cannot_earn_beyond_its_block),
+        cmocka_unit_test(test_exchange_between_programs_in_one_transaction),
         cmocka_unit_test(test_hostile_inputs_get_clear_statuses),
         cmocka_unit_test(test_list_transactions_pages_newest_first),
         cmocka_unit_test(test_verify_detects_tampering),
