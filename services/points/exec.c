@@ -40,6 +40,7 @@ typedef struct arr {
     size_t len, cap;
     size_t n;
     bool oom;
+    bool ended; /* "}" appended: the literal may be passed again */
 } arr;
 
 static void arr_put(arr *a, const char *s, size_t n)
@@ -70,6 +71,7 @@ static void arr_begin(arr *a)
     a->len = 0;
     a->n = 0;
     a->oom = false;
+    a->ended = false;
     arr_put(a, "{", 1);
 }
 
@@ -128,7 +130,10 @@ static void arr_hex(arr *a, const uint8_t *b, size_t n)
 
 static const char *arr_end(arr *a)
 {
-    arr_put(a, "}", 1);
+    if (!a->ended) {
+        arr_put(a, "}", 1);
+        a->ended = true;
+    }
     return a->oom ? NULL : a->p;
 }
 
@@ -166,7 +171,8 @@ struct lotrow {
     int64_t expires_us;
     int64_t points, remaining, start_remaining;
     bool is_new;
-    size_t xfer; /* new lots: the transfer that earned it */
+    size_t xfer;         /* new lots: the transfer that earned it */
+    int64_t transfer_id; /* loaded lots: the transfer that earned it */
 };
 
 typedef struct memrow {
@@ -243,6 +249,7 @@ typedef struct eventrow {
     int64_t points, unit;
     size_t xfer;
     int64_t id;
+    int64_t reverses_id; /* 0 = none */
 } eventrow;
 
 typedef struct batch {
@@ -278,6 +285,13 @@ typedef struct batch {
     const Coalition__V1__Program *cur;
     memrow **opm2;
     int64_t *today; /* EXCHANGE: points the member exchanged today under the agreement */
+    /* REVERSE, per operation: reversed so far per original, the originals' settlement events,
+     * and what the redemption's debit took from lots with what it got back */
+    int64_t **reversed;
+    eventrow ***origev;
+    pts_take **rtakes;
+    int64_t **rreturned;
+    size_t *nrtakes;
 } batch;
 
 struct pts_exec {
@@ -335,6 +349,31 @@ static acct *acct_get(batch *b, const char *program, int kind, const char *who)
     ac->partner_id = kind == AK_ISSUANCE || kind == AK_REDEMPTION ? who : NULL;
     b->accts[b->naccts++] = ac;
     return ac;
+}
+
+/* The account named `name` in program p ("issuance:bakery", "adjustment", "redemption:x"). */
+static acct *acct_named(batch *b, const char *program, const char *name)
+{
+    static const struct {
+        const char *prefix;
+        int kind;
+    } kinds[] = {{"issuance:", AK_ISSUANCE},
+                 {"redemption:", AK_REDEMPTION},
+                 {"member:", AK_MEMBER},
+                 {"hold:", AK_HOLD}};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        size_t n = strlen(kinds[k].prefix);
+        if (strncmp(name, kinds[k].prefix, n) == 0) {
+            return acct_get(b, program, kinds[k].kind, name + n);
+        }
+    }
+    if (strcmp(name, "adjustment") == 0) {
+        return acct_get(b, program, AK_ADJUST, NULL);
+    }
+    if (strcmp(name, "expiry") == 0) {
+        return acct_get(b, program, AK_EXPIRY, NULL);
+    }
+    return acct_get(b, program, AK_EXCHANGE, NULL);
 }
 
 static chain *chain_get(batch *b, const char *program)
@@ -719,6 +758,13 @@ static co_err collect(batch *b)
             ok = acct_get(b, p->code, AK_ADJUST, NULL);
             ok = ok != NULL ? acct_get(b, p->code, AK_ISSUANCE, op->fund_partner_id) : NULL;
             break;
+        case PTS_OP_REVERSE:
+            b->opm[i]->debits = true;
+            for (size_t k = 0; k < op->norigs && ok != NULL; k++) {
+                ok = acct_named(b, p->code, op->origs[k].debit);
+                ok = ok != NULL ? acct_named(b, p->code, op->origs[k].credit) : NULL;
+            }
+            break;
         case PTS_OP_EXCHANGE: {
             const Coalition__V1__Program *t = op->prog2->p;
             b->opm[i]->debits = true;
@@ -1001,7 +1047,8 @@ static co_err load_members(co_pg_conn *c, batch *b)
     }
     e = query_arrays(c, "pts_lots",
                      "SELECT account_id, id, coalesce((extract(epoch FROM expire_time) *"
-                     " 1000000)::bigint, 9223372036854775807), points, remaining FROM points.lots"
+                     " 1000000)::bigint, 9223372036854775807), points, remaining, transfer_id"
+                     " FROM points.lots"
                      " WHERE account_id = ANY($1::bigint[]) AND remaining > 0"
                      " ORDER BY account_id, id",
                      (arr *[]){da}, 1, &r);
@@ -1024,6 +1071,7 @@ static co_err load_members(co_pg_conn *c, batch *b)
         l->expires_us = i64(r, row, 2);
         l->points = i64(r, row, 3);
         l->remaining = l->start_remaining = i64(r, row, 4);
+        l->transfer_id = i64(r, row, 5);
     }
     PQclear(r);
     e = query_arrays(c, "pts_next_expiry",
@@ -1144,6 +1192,119 @@ static co_err load_exchanged_today(co_pg_conn *c, batch *b)
         pts_op *op = b->ops[i];
         if (b->live[i] && op->kind == PTS_OP_EXCHANGE && op->agreement->daily_cap_points != 0) {
             b->today[i] = i64(r, row++, 0);
+        }
+    }
+    PQclear(r);
+    return CO_OK;
+}
+
+/* For reversals: what each original was already reversed by, what the redemption took from
+ * lots (and got back), and the settlement events it created. */
+static co_err load_reversals(co_pg_conn *c, batch *b)
+{
+    arr *ia = &b->cols[0], *da = &b->cols[1];
+    arr_begin(ia);
+    arr_begin(da);
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        pts_op *op = b->ops[i];
+        if (!b->live[i] || op->kind != PTS_OP_REVERSE) {
+            continue;
+        }
+        for (size_t k = 0; k < op->norigs; k++) {
+            arr_i64(ia, op->origs[k].id);
+        }
+        if (op->origs[0].debit_tid != 0) {
+            arr_i64(da, op->origs[0].debit_tid);
+        }
+        b->reversed[i] = co_arena_calloc(&b->a, op->norigs, sizeof *b->reversed[i]);
+        b->origev[i] = co_arena_calloc(&b->a, op->norigs, sizeof *b->origev[i]);
+        if (b->reversed[i] == NULL || b->origev[i] == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        n++;
+    }
+    if (n == 0) {
+        return CO_OK;
+    }
+    PGresult *r;
+    co_err e = query_arrays(c, "pts_reversed",
+                            "SELECT corrects_id, sum(points) FROM points.transfers WHERE"
+                            " corrects_id = ANY($1::bigint[]) AND kind = 7 GROUP BY corrects_id",
+                            (arr *[]){ia}, 1, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    for (int row = 0; row < PQntuples(r); row++) {
+        for (size_t i = 0; i < b->n; i++) {
+            pts_op *op = b->ops[i];
+            for (size_t k = 0; b->live[i] && op->kind == PTS_OP_REVERSE && k < op->norigs; k++) {
+                if (op->origs[k].id == i64(r, row, 0)) {
+                    b->reversed[i][k] = i64(r, row, 1);
+                }
+            }
+        }
+    }
+    PQclear(r);
+    e = query_arrays(c, "pts_orig_events",
+                     "SELECT transfer_id, id, kind, program, payer_partner_id, payee_partner_id,"
+                     " unit_price_micros, currency FROM points.settlement_events WHERE"
+                     " transfer_id = ANY($1::bigint[]) AND reverses_id IS NULL",
+                     (arr *[]){ia}, 1, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    for (int row = 0; row < PQntuples(r); row++) {
+        for (size_t i = 0; i < b->n; i++) {
+            pts_op *op = b->ops[i];
+            for (size_t k = 0; b->live[i] && op->kind == PTS_OP_REVERSE && k < op->norigs; k++) {
+                if (op->origs[k].id != i64(r, row, 0)) {
+                    continue;
+                }
+                eventrow *ev = co_arena_calloc(&b->a, 1, sizeof *ev);
+                if (ev == NULL) {
+                    PQclear(r);
+                    return CO_ERR_NOMEM;
+                }
+                ev->id = i64(r, row, 1);
+                ev->kind = (int)i64(r, row, 2);
+                ev->program = co_arena_strdup(&b->a, PQgetvalue(r, row, 3));
+                ev->payer = co_arena_strdup(&b->a, PQgetvalue(r, row, 4));
+                ev->payee = co_arena_strdup(&b->a, PQgetvalue(r, row, 5));
+                ev->unit = i64(r, row, 6);
+                ev->currency = co_arena_strdup(&b->a, PQgetvalue(r, row, 7));
+                b->origev[i][k] = ev;
+            }
+        }
+    }
+    PQclear(r);
+    e = query_arrays(c, "pts_debit_takes",
+                     "SELECT coalesce(of_transfer_id, transfer_id), lot_id, sum(points)"
+                     " FILTER (WHERE points > 0), -coalesce(sum(points) FILTER (WHERE points <"
+                     " 0), 0) FROM points.takes WHERE transfer_id = ANY($1::bigint[]) OR"
+                     " of_transfer_id = ANY($1::bigint[]) GROUP BY 1, 2 ORDER BY 1, 2",
+                     (arr *[]){da}, 1, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        pts_op *op = b->ops[i];
+        if (!b->live[i] || op->kind != PTS_OP_REVERSE || op->origs[0].debit_tid == 0) {
+            continue;
+        }
+        b->rtakes[i] = co_arena_calloc(&b->a, (size_t)PQntuples(r) + 1, sizeof *b->rtakes[i]);
+        b->rreturned[i] = co_arena_calloc(&b->a, (size_t)PQntuples(r) + 1, sizeof *b->rreturned[i]);
+        if (b->rtakes[i] == NULL || b->rreturned[i] == NULL) {
+            PQclear(r);
+            return CO_ERR_NOMEM;
+        }
+        for (int row = 0; row < PQntuples(r); row++) {
+            if (i64(r, row, 0) == op->origs[0].debit_tid && i64(r, row, 2) > 0) {
+                size_t k = b->nrtakes[i]++;
+                b->rtakes[i][k].lot_id = i64(r, row, 1);
+                b->rtakes[i][k].points = i64(r, row, 2);
+                b->rreturned[i][k] = i64(r, row, 3);
+            }
         }
     }
     PQclear(r);
@@ -1272,8 +1433,10 @@ static size_t lot_index(const memrow *m, int64_t lot_id)
     return SIZE_MAX;
 }
 
-/* Gives back `points` of hold h's takes to m's lots, recorded on transfer xi. */
-static co_err giveback(batch *b, memrow *m, const holdrow *h, size_t xi, int64_t points)
+/* Gives back `points` of hold h's takes (of which returned[k] already came back) to m's
+ * lots, recorded on transfer xi. */
+static co_err giveback_returned(batch *b, memrow *m, const holdrow *h, size_t xi, int64_t points,
+                                const int64_t *returned)
 {
     pts_take *out = co_arena_calloc(&b->a, h->ntakes + 1, sizeof *out);
     if (out == NULL) {
@@ -1281,7 +1444,7 @@ static co_err giveback(batch *b, memrow *m, const holdrow *h, size_t xi, int64_t
     }
     size_t nout = 0;
     /* A capture is final: points it posted are not given back, so only `points` return. */
-    if (pts_takes_giveback(h->takes, NULL, h->ntakes, points, out, &nout) != CO_OK) {
+    if (pts_takes_giveback(h->takes, returned, h->ntakes, points, out, &nout) != CO_OK) {
         return CO_ERR_INTERNAL;
     }
     for (size_t k = 0; k < nout; k++) {
@@ -1304,6 +1467,11 @@ static co_err giveback(batch *b, memrow *m, const holdrow *h, size_t xi, int64_t
         }
     }
     return CO_OK;
+}
+
+static co_err giveback(batch *b, memrow *m, const holdrow *h, size_t xi, int64_t points)
+{
+    return giveback_returned(b, m, h, xi, points, NULL);
 }
 
 static int32_t tier_bps(const Coalition__V1__Program *p, const char *tier)
@@ -1768,6 +1936,129 @@ static co_err apply_exchange(batch *b, size_t i)
     return y->reason != NULL ? CO_OK : CO_ERR_NOMEM;
 }
 
+static bool is_credit_kind(int kind)
+{
+    return kind == KIND(EARN) || kind == KIND(BONUS) || kind == KIND(ADJUST);
+}
+
+/* Reverses what is asked of the first original and, with bonuses, their share of the rest. */
+static co_err apply_reverse(batch *b, size_t i)
+{
+    pts_op *op = b->ops[i];
+    memrow *m = b->opm[i];
+    const pts_orig *o = &op->origs[0];
+    int64_t done = b->reversed[i][0];
+    int64_t left = o->points - done;
+    if (left <= 0) {
+        op_fail(op, CO_ERR_FAILED_PRECONDITION, "transfer tr-%" PRId64 " is already fully reversed",
+                o->id);
+        return CO_OK;
+    }
+    int64_t p = op->points == 0 ? left : op->points;
+    if (p > left) {
+        op_fail(op, CO_ERR_INVALID_ARGUMENT,
+                "invalid field \"points\": at most %" PRId64 " of transfer tr-%" PRId64
+                " are left to reverse",
+                left, o->id);
+        return CO_OK;
+    }
+    b->x0[i] = b->nx;
+    for (size_t k = 0; k < op->norigs; k++) {
+        const pts_orig *t = &op->origs[k];
+        int64_t amount = p;
+        if (k > 0) {
+            int64_t share = pts_proportional(t->points, done + p, o->points) -
+                            pts_proportional(t->points, done, o->points);
+            int64_t bonus_left = t->points - b->reversed[i][k];
+            amount = share < bonus_left ? share : bonus_left;
+        }
+        if (amount <= 0) {
+            continue;
+        }
+        /* The reversal runs the other way: credit the original debit account. */
+        acct *to = acct_named(b, m->program, t->debit);
+        acct *from = acct_named(b, m->program, t->credit);
+        if (to == NULL || from == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        bool credit = is_credit_kind(t->kind);
+        if (credit) {
+            /* points leave the member: from the transfer's own lot first, then the others;
+             * what the lots cannot cover leaves the member negative */
+            m->ma->neg_ok = true;
+        }
+        xfer *x =
+            xfer_add(b, op, KIND(REVERSE), credit ? m->ma : from, credit ? to : m->ma, amount);
+        if (x == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        size_t xi = b->nx - 1;
+        x->member_id = m->member_id;
+        x->corrects_id = t->id;
+        x->reason = op->reason;
+        if (credit) {
+            int64_t need = amount;
+            for (size_t l = 0; l < m->nlots && need > 0; l++) {
+                lotrow *lot = &m->lots[l];
+                if (!lot->is_new && lot->transfer_id == t->id && lot->remaining > 0) {
+                    int64_t take = lot->remaining < need ? lot->remaining : need;
+                    lot->remaining -= take;
+                    need -= take;
+                    if (!take_add(b, xi, m, l, take, 0)) {
+                        return CO_ERR_NOMEM;
+                    }
+                }
+            }
+            int64_t avail = 0;
+            for (size_t l = 0; l < m->nlots; l++) {
+                avail += m->lots[l].expires_us > op->now_us ? m->lots[l].remaining : 0;
+            }
+            int64_t from_lots = need < avail ? need : avail;
+            if (from_lots > 0) {
+                co_err e = consume(b, m, xi, from_lots, op->now_us);
+                if (e != CO_OK) {
+                    return e == CO_ERR_FAILED_PRECONDITION ? CO_ERR_INTERNAL : e;
+                }
+            }
+            if (t->kind != KIND(ADJUST)) {
+                m->lifetime -= amount;
+                m->dirty = true;
+            }
+        } else {
+            /* a redemption given back: to the lots its debit took from */
+            holdrow h;
+            memset(&h, 0, sizeof h);
+            h.hold_transfer_id = t->debit_tid;
+            h.takes = b->rtakes[i];
+            h.ntakes = b->nrtakes[i];
+            co_err e = giveback_returned(b, m, &h, xi, amount, b->rreturned[i]);
+            if (e != CO_OK) {
+                return e;
+            }
+        }
+        x->balance_after = m->ma->balance;
+        /* the money obligation it created, offset */
+        const eventrow *ev = b->origev[i] != NULL ? b->origev[i][k] : NULL;
+        if (ev != NULL) {
+            b->ev = grow(&b->a, b->ev, &b->capev, b->nev, sizeof *b->ev);
+            if (b->ev == NULL) {
+                return CO_ERR_NOMEM;
+            }
+            eventrow *ne = &b->ev[b->nev++];
+            *ne = *ev;
+            ne->points = -amount;
+            ne->xfer = xi;
+            ne->reverses_id = ev->id;
+            ne->id = 0;
+        }
+    }
+    b->x1[i] = b->nx;
+    if (b->x1[i] == b->x0[i]) {
+        op_fail(op, CO_ERR_FAILED_PRECONDITION, "nothing left to reverse");
+    }
+    return CO_OK;
+}
+
 /* Snapshot of the mutable batch state, to undo an operation that failed halfway (only on
  * out-of-memory; business failures are detected before anything changes). */
 static co_err apply_all(batch *b)
@@ -1798,6 +2089,9 @@ static co_err apply_all(batch *b)
             break;
         case PTS_OP_EXCHANGE:
             e = apply_exchange(b, i);
+            break;
+        case PTS_OP_REVERSE:
+            e = apply_reverse(b, i);
             break;
         }
         if (e != CO_OK) {
@@ -2091,6 +2385,22 @@ static co_err build_response(batch *b, size_t i)
         r->hold = hold_pb(b, b->oph[i]);
         r->balance = balance_pb(b, op, m);
         if (r->transfer == NULL || r->hold == NULL || r->balance == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        msg = &r->base;
+        break;
+    }
+    case PTS_OP_REVERSE: {
+        Coalition__V1__ReverseResponse *r = co_arena_alloc(a, sizeof *r);
+        if (r == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        coalition__v1__reverse_response__init(r);
+        if ((r->transfers = xfers_pb(b, i, &n)) == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        r->n_transfers = n;
+        if ((r->balance = balance_pb(b, op, m)) == NULL) {
             return CO_ERR_NOMEM;
         }
         msg = &r->base;
@@ -2502,7 +2812,7 @@ static co_err write_all(co_pg_conn *c, batch *b)
         }
     }
     if (b->nev > 0) {
-        cols_begin(b, 10);
+        cols_begin(b, 11);
         for (size_t i = 0; i < b->nev; i++) {
             const eventrow *ev = &b->ev[i];
             arr_i64(&b->cols[0], ev->id);
@@ -2515,16 +2825,17 @@ static co_err write_all(co_pg_conn *c, batch *b)
             arr_str(&b->cols[7], ev->currency);
             arr_i64(&b->cols[8], b->x[ev->xfer].id);
             arr_i64(&b->cols[9], now);
+            arr_opt(&b->cols[10], ev->reverses_id != 0, ev->reverses_id);
         }
         e = exec_write(c, "pts_ins_events",
                        "INSERT INTO points.settlement_events (id, kind, program, payer_partner_id,"
                        " payee_partner_id, points, unit_price_micros, amount_micros, currency,"
-                       " transfer_id, create_time) SELECT i, k, p, a, b, pt, u, pt * u, c, t,"
-                       " timestamptz 'epoch' + ti * interval '1 microsecond'"
+                       " transfer_id, create_time, reverses_id) SELECT i, k, p, a, b, pt, u,"
+                       " pt * u, c, t, timestamptz 'epoch' + ti * interval '1 microsecond', rv"
                        " FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::text[],"
                        " $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[],"
-                       " $10::bigint[]) AS x(i, k, p, a, b, pt, u, c, t, ti)",
-                       b, 10);
+                       " $10::bigint[], $11::bigint[]) AS x(i, k, p, a, b, pt, u, c, t, ti, rv)",
+                       b, 11);
         if (e != CO_OK) {
             return e;
         }
@@ -2617,13 +2928,19 @@ static co_err batch_tx(co_pg_conn *c, void *ud)
     b->opval = co_arena_calloc(a, n, sizeof *b->opval);
     b->opm2 = co_arena_calloc(a, n, sizeof *b->opm2);
     b->today = co_arena_calloc(a, n, sizeof *b->today);
+    b->reversed = co_arena_calloc(a, n, sizeof *b->reversed);
+    b->origev = co_arena_calloc(a, n, sizeof *b->origev);
+    b->rtakes = co_arena_calloc(a, n, sizeof *b->rtakes);
+    b->rreturned = co_arena_calloc(a, n, sizeof *b->rreturned);
+    b->nrtakes = co_arena_calloc(a, n, sizeof *b->nrtakes);
     b->mems = co_arena_calloc(a, 2 * n + 1, sizeof *b->mems);
     b->chains = co_arena_calloc(a, 2 * n + 2, sizeof *b->chains);
     b->holds = co_arena_calloc(a, 2 * n + 1, sizeof *b->holds);
     if (b->live == NULL || b->weekday == NULL || b->x0 == NULL || b->x1 == NULL ||
         b->tier_changed == NULL || b->earn == NULL || b->opm == NULL || b->oph == NULL ||
-        b->opval == NULL || b->opm2 == NULL || b->today == NULL || b->mems == NULL ||
-        b->chains == NULL || b->holds == NULL) {
+        b->opval == NULL || b->opm2 == NULL || b->today == NULL || b->reversed == NULL ||
+        b->origev == NULL || b->rtakes == NULL || b->rreturned == NULL || b->nrtakes == NULL ||
+        b->mems == NULL || b->chains == NULL || b->holds == NULL) {
         return CO_ERR_NOMEM;
     }
     int64_t now = now_us();
@@ -2644,7 +2961,8 @@ static co_err batch_tx(co_pg_conn *c, void *ud)
         (e = collect(b)) != CO_OK || (e = lock_chains(c, b)) != CO_OK ||
         (e = lock_accounts(c, b)) != CO_OK || (e = load_members(c, b)) != CO_OK ||
         (e = load_weekdays(c, b)) != CO_OK || (e = load_exchanged_today(c, b)) != CO_OK ||
-        (e = apply_all(b)) != CO_OK || (e = alloc_ids(c, b)) != CO_OK) {
+        (e = load_reversals(c, b)) != CO_OK || (e = apply_all(b)) != CO_OK ||
+        (e = alloc_ids(c, b)) != CO_OK) {
         return e;
     }
     for (size_t i = 0; i < n; i++) {

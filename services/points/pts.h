@@ -73,7 +73,17 @@ typedef enum pts_op_kind {
     PTS_OP_VOID,
     PTS_OP_FUND,
     PTS_OP_EXCHANGE,
+    PTS_OP_REVERSE,
 } pts_op_kind;
+
+/* A transfer a REVERSE corrects, as read (it is immutable) by the handler. */
+typedef struct pts_orig {
+    int64_t id;
+    int kind;
+    int64_t points;
+    const char *debit, *credit; /* account names */
+    int64_t debit_tid;          /* REDEEM: itself; CAPTURE: its HOLD transfer (what took lots) */
+} pts_orig;
 
 /* One mutation waiting for (or done by) the executor. The handler fills the input part,
  * submits, and reads the outcome after pts_exec_submit returns. */
@@ -101,6 +111,9 @@ typedef struct pts_op {
     /* EXCHANGE: the target program (reference held by the handler) and the agreement */
     pts_prog *prog2;
     const Coalition__V1__ExchangeAgreement *agreement;
+    /* REVERSE: the transfer, then the bonuses of its Earn to reverse in proportion */
+    pts_orig *origs;
+    size_t norigs;
     /* metadata as key, value pairs sorted by key (validated) */
     const char **meta;
     size_t nmeta;

@@ -544,6 +544,134 @@ static co_err fund_issuer(co_call *call, const ProtobufCMessage *msg, ProtobufCM
     return e;
 }
 
+/* --- Reverse --- */
+
+typedef struct orig_args {
+    int64_t id;
+    bool with_bonuses;
+    co_arena *a;
+    bool found;
+    char program[64];
+    char partner_id[64];
+    char member_id[64];
+    pts_orig *origs;
+    size_t n;
+} orig_args;
+
+static co_err orig_tx(co_pg_conn *c, void *ud)
+{
+    orig_args *oa = ud;
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, oa->id);
+    const char *v[2] = {id, oa->with_bonuses ? "t" : "f"};
+    PGresult *r;
+    /* The transfer, then (with bonuses, for an EARN) the BONUS transfers of the same Earn call
+     * except the welcome bonus. Transfers are immutable: no lock is needed to read them. */
+    co_err e = co_pg_exec(
+        c,
+        pts_stmt("pts_orig",
+                 "WITH o AS (SELECT t.* FROM points.transfers t WHERE t.id = $1::bigint)"
+                 " SELECT t.id, t.kind, t.points, d.name, cr.name, t.program, t.partner_id,"
+                 " t.member_id, coalesce(CASE WHEN t.kind = 3 THEN t.id WHEN t.kind = 5 THEN"
+                 " t.corrects_id END, 0)"
+                 " FROM o JOIN points.transfers t ON t.id = o.id OR ($2::boolean AND o.kind = 1"
+                 " AND t.program = o.program AND t.partner_id = o.partner_id AND t.request_id ="
+                 " o.request_id AND t.request_id <> '' AND t.kind = 2 AND t.reason <> 'welcome')"
+                 " JOIN points.accounts d ON d.id = t.debit_id"
+                 " JOIN points.accounts cr ON cr.id = t.credit_id ORDER BY t.id = o.id DESC, t.id",
+                 2),
+        v, NULL, NULL, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    int n = PQntuples(r);
+    oa->found = n > 0;
+    oa->origs = co_arena_calloc(oa->a, (size_t)n + 1, sizeof *oa->origs);
+    if (oa->origs == NULL) {
+        PQclear(r);
+        return CO_ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        pts_orig *o = &oa->origs[oa->n++];
+        o->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        o->kind = (int)strtol(PQgetvalue(r, i, 1), NULL, 10);
+        o->points = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        o->debit = co_arena_strdup(oa->a, PQgetvalue(r, i, 3));
+        o->credit = co_arena_strdup(oa->a, PQgetvalue(r, i, 4));
+        o->debit_tid = strtoll(PQgetvalue(r, i, 8), NULL, 10);
+    }
+    if (n > 0) {
+        snprintf(oa->program, sizeof oa->program, "%s", PQgetvalue(r, 0, 5));
+        snprintf(oa->partner_id, sizeof oa->partner_id, "%s", PQgetvalue(r, 0, 6));
+        snprintf(oa->member_id, sizeof oa->member_id, "%s", PQgetvalue(r, 0, 7));
+    }
+    PQclear(r);
+    return CO_OK;
+}
+
+static co_err reverse(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp, void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__ReverseRequest *req = (const void *)msg;
+    co_err e = co_check_request_id(call, req->request_id);
+    if (e != CO_OK || (e = reason_ok(call, req->reason, true)) != CO_OK) {
+        return e;
+    }
+    if (req->points < 0 || req->points > MAX_POINTS) {
+        return bad(call, "points", "must be 0 (all that is left) or 1..1000000000");
+    }
+    orig_args oa = {.with_bonuses = req->with_bonuses, .a = co_call_arena(call)};
+    if (!pts_transfer_id_parse(req->transfer_id, &oa.id)) {
+        return bad(call, "transfer_id", "must be a transfer id (\"tr-\" and digits)");
+    }
+    pts_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = PTS_OP_REVERSE;
+    op.request_id = req->request_id;
+    op.points = req->points;
+    op.reason = req->reason;
+    if ((e = TAKE_META(call, req, &op)) != CO_OK) {
+        return e;
+    }
+    if ((e = co_pg_tx(st->pool, co_call_ms_left(call), orig_tx, &oa)) != CO_OK) {
+        return e;
+    }
+    const co_caller *who = co_caller_of(call);
+    if (!oa.found) {
+        return co_call_fail(call, CO_ERR_NOT_FOUND, "transfer \"%s\" not found", req->transfer_id);
+    }
+    if (who->role != CO_ROLE_ADMIN && strcmp(who->partner_id, oa.partner_id) != 0) {
+        return co_call_fail(call, CO_ERR_PERMISSION_DENIED,
+                            "transfer \"%s\" was posted by another partner", req->transfer_id);
+    }
+    int k = oa.origs[0].kind;
+    if (k != COALITION__V1__TRANSFER_KIND__TRANSFER_KIND_EARN &&
+        k != COALITION__V1__TRANSFER_KIND__TRANSFER_KIND_BONUS &&
+        k != COALITION__V1__TRANSFER_KIND__TRANSFER_KIND_REDEEM &&
+        k != COALITION__V1__TRANSFER_KIND__TRANSFER_KIND_CAPTURE &&
+        k != COALITION__V1__TRANSFER_KIND__TRANSFER_KIND_ADJUST) {
+        return co_call_fail(call, CO_ERR_FAILED_PRECONDITION,
+                            "transfer \"%s\" cannot be reversed: only EARN, BONUS, REDEEM, CAPTURE "
+                            "and ADJUST transfers can (correct exchanges with ADJUST credits)",
+                            req->transfer_id);
+    }
+    if (oa.member_id[0] == '\0' || strlen(oa.member_id) >= sizeof op.member.member_id) {
+        return co_call_fail(call, CO_ERR_FAILED_PRECONDITION,
+                            "transfer \"%s\" moved no member's points", req->transfer_id);
+    }
+    snprintf(op.member.member_id, sizeof op.member.member_id, "%s", oa.member_id);
+    op.origs = oa.origs;
+    op.norigs = oa.n;
+    char why[256];
+    e = pts_progs_get(st->progs, oa.program, co_call_ms_left(call), &op.prog, why, sizeof why);
+    if (e != CO_OK) {
+        return co_call_fail(call, e, "%s", why);
+    }
+    e = submit(call, st, &op, msg, &coalition__v1__reverse_response__descriptor, resp);
+    pts_prog_unref(op.prog);
+    return e;
+}
+
 /* --- Exchange --- */
 
 /* The caller may exchange when it owns or takes part in either program (the admin always). */
@@ -1324,6 +1452,8 @@ static const co_method method_rows[] = {
       coalition__v1__capture_hold_response__descriptor),
     M("VoidHold", void_hold, coalition__v1__void_hold_request__descriptor,
       coalition__v1__void_hold_response__descriptor),
+    M("Reverse", reverse, coalition__v1__reverse_request__descriptor,
+      coalition__v1__reverse_response__descriptor),
     M("Exchange", exchange, coalition__v1__exchange_request__descriptor,
       coalition__v1__exchange_response__descriptor),
     M("FundIssuer", fund_issuer, coalition__v1__fund_issuer_request__descriptor,

@@ -27,7 +27,7 @@
 
 static it_fx *fx;
 static co_client *fuelco;
-static char anna[64], ben[64], cleo[64];
+static char anna[64], ben[64], cleo[64], dan[64];
 
 static ProtobufCMessage *call(co_client *c, co_arena *a, const char *method,
                               const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
@@ -515,6 +515,88 @@ static void test_exchange_between_programs_in_one_transaction(void **state)
     co_arena_release(&a);
 }
 
+static Coalition__V1__ReverseResponse *reverse(co_client *c, co_arena *a, const char *rid,
+                                               const char *transfer_id, int64_t points,
+                                               co_client_status *st)
+{
+    Coalition__V1__ReverseRequest req = COALITION__V1__REVERSE_REQUEST__INIT;
+    req.request_id = (char *)rid;
+    req.transfer_id = (char *)transfer_id;
+    req.points = points;
+    req.reason = "return";
+    return (void *)call(c, a, SVC "Reverse", &req.base,
+                        &coalition__v1__reverse_response__descriptor, st);
+}
+
+static void test_reverse_earns_and_redemptions(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    /* fuelco issues 50 points (billed to it) plus the owner's welcome bonus of 50. */
+    Coalition__V1__EarnResponse *e = earn(fuelco, &a, "rv-earn", dan, PROG, 50000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(e->balance->available_points, 100);
+    const char *tid = e->transfers[0]->transfer_id;
+    reverse(fx->bakery, &a, "rv-0", tid, 20, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, "another partner");
+    Coalition__V1__ReverseResponse *r = reverse(fuelco, &a, "rv-1", tid, 20, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(r->n_transfers, 1);
+    assert_int_equal(r->transfers[0]->kind, COALITION__V1__TRANSFER_KIND__TRANSFER_KIND_REVERSE);
+    assert_string_equal(r->transfers[0]->corrects_transfer_id, tid);
+    assert_string_equal(r->transfers[0]->credit_account, "issuance:fuelco");
+    assert_int_equal(r->balance->available_points, 80);
+    assert_int_equal(r->balance->lifetime_earned_points, 80);
+    /* The issuance billed to fuelco is offset by a negative event. */
+    assert_int_equal(it_db_count(fx->s,
+                                 "SELECT count(*) FROM points.settlement_events WHERE kind = 1 AND"
+                                 " points = -20 AND reverses_id IS NOT NULL AND payer_partner_id ="
+                                 " 'fuelco'",
+                                 NULL),
+                     1);
+    reverse(fuelco, &a, "rv-2", tid, 31, &st);
+    IT_EXPECT_STATUS(st, INV, "30");
+    r = reverse(fuelco, &a, "rv-3", tid, 0, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(r->transfers[0]->points, 30);
+    assert_int_equal(r->balance->available_points, 50);
+    reverse(fuelco, &a, "rv-4", tid, 0, &st);
+    IT_EXPECT_STATUS(st, FAILED, "fully reversed");
+    /* A redemption given back, to the same lots. */
+    Coalition__V1__RedeemResponse *d = redeem(fuelco, &a, "rv-redeem", dan, 40, false, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    r = reverse(fuelco, &a, "rv-5", d->transfer->transfer_id, 0, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(r->balance->available_points, 50);
+    assert_string_equal(r->transfers[0]->debit_account, "redemption:fuelco");
+    /* Reversing an earn already spent leaves the member negative, and that is allowed. */
+    e = earn(fx->bakery, &a, "rv-earn-2", dan, PROG, 10000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    redeem(fx->bakery, &a, "rv-spend", dan, 55, false, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    r = reverse(fx->bakery, &a, "rv-6", e->transfers[0]->transfer_id, 0, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(r->balance->available_points, -5);
+    redeem(fx->bakery, &a, "rv-spend-2", dan, 1, false, &st);
+    IT_EXPECT_STATUS(st, FAILED, "insufficient");
+    e = earn(fx->bakery, &a, "rv-earn-3", dan, PROG, 20000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(e->balance->available_points, 15);
+    /* Holds and exchanges are not reversible. */
+    Coalition__V1__RedeemResponse *h = redeem(fx->bakery, &a, "rv-hold", dan, 5, true, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    reverse(fx->bakery, &a, "rv-7", h->transfer->transfer_id, 0, &st);
+    IT_EXPECT_STATUS(st, FAILED, "cannot be reversed");
+    reverse(fx->bakery, &a, "rv-8", "tr-999999999", 0, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "tr-999999999");
+    reverse(fx->bakery, &a, "rv-9", "bogus", 0, &st);
+    IT_EXPECT_STATUS(st, INV, "transfer_id");
+    expect_verified();
+    co_arena_release(&a);
+}
+
 static void test_hostile_inputs_get_clear_statuses(void **state)
 {
     (void)state;
@@ -775,6 +857,7 @@ static int setup(void **state)
     enroll(&a, "enroll-anna", "+4930111111", anna, sizeof anna);
     enroll(&a, "enroll-ben", "+4930222222", ben, sizeof ben);
     enroll(&a, "enroll-cleo", "+4930333333", cleo, sizeof cleo);
+    enroll(&a, "enroll-dan", "+4930444444", dan, sizeof dan);
     co_arena_release(&a);
     *state = fx;
     return 0;
@@ -798,6 +881,7 @@ int main(void)
         cmocka_unit_test(test_expired_hold_cannot_be_captured_and_is_released),
         cmocka_unit_test(test_prepaid_issuer_cannot_earn_beyond_its_block),
         cmocka_unit_test(test_exchange_between_programs_in_one_transaction),
+        cmocka_unit_test(test_reverse_earns_and_redemptions),
         cmocka_unit_test(test_hostile_inputs_get_clear_statuses),
         cmocka_unit_test(test_list_transactions_pages_newest_first),
         cmocka_unit_test(test_verify_detects_tampering),
