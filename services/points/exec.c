@@ -259,7 +259,7 @@ typedef struct batch {
     acct **accts;
     size_t naccts, capaccts;
     memrow **mems;
-    size_t nmems;
+    size_t nmems, capmems;
     chain **chains;
     size_t nchains;
     xfer *x;
@@ -292,6 +292,10 @@ typedef struct batch {
     pts_take **rtakes;
     int64_t **rreturned;
     size_t *nrtakes;
+    /* EXPIRE, per operation: the members whose lots have expired */
+    memrow ***expm;
+    size_t *nexpm;
+    char ***expids;
 } batch;
 
 struct pts_exec {
@@ -410,7 +414,8 @@ static memrow *mem_get(batch *b, const Coalition__V1__Program *p, const char *me
     m->tier = "";
     m->ma = acct_get(b, program, AK_MEMBER, member_id);
     m->ha = acct_get(b, program, AK_HOLD, member_id);
-    if (m->ma == NULL || m->ha == NULL) {
+    b->mems = grow(&b->a, b->mems, &b->capmems, b->nmems, sizeof *b->mems);
+    if (m->ma == NULL || m->ha == NULL || b->mems == NULL) {
         return NULL;
     }
     b->mems[b->nmems++] = m;
@@ -707,6 +712,44 @@ static co_err load_holds(co_pg_conn *c, batch *b)
     return CO_OK;
 }
 
+/* EXPIRE: the members of the program with lots expired at as_of (locked and reloaded later). */
+static co_err load_expiring(co_pg_conn *c, batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        pts_op *op = b->ops[i];
+        if (!b->live[i] || op->kind != PTS_OP_EXPIRE) {
+            continue;
+        }
+        char asof[24], lim[16];
+        snprintf(asof, sizeof asof, "%" PRId64, op->as_of_us);
+        snprintf(lim, sizeof lim, "%d", op->expire_max);
+        const char *v[3] = {prog_of(op)->code, asof, lim};
+        PGresult *r;
+        co_err e = q(c, "pts_expiring",
+                     "SELECT a.member_id FROM points.accounts a WHERE a.program = $1 AND"
+                     " a.kind = 1 AND EXISTS (SELECT 1 FROM points.lots l WHERE l.account_id ="
+                     " a.id AND l.remaining > 0 AND l.expire_time <= timestamptz 'epoch' +"
+                     " $2::bigint * interval '1 microsecond') ORDER BY a.id LIMIT $3::int",
+                     3, v, &r);
+        if (e != CO_OK) {
+            return e;
+        }
+        size_t n = (size_t)PQntuples(r);
+        b->expids[i] = co_arena_calloc(&b->a, n + 1, sizeof *b->expids[i]);
+        b->expm[i] = co_arena_calloc(&b->a, n + 1, sizeof *b->expm[i]);
+        if (b->expids[i] == NULL || b->expm[i] == NULL) {
+            PQclear(r);
+            return CO_ERR_NOMEM;
+        }
+        for (size_t k = 0; k < n; k++) {
+            b->expids[i][k] = co_arena_strdup(&b->a, PQgetvalue(r, (int)k, 0));
+        }
+        b->nexpm[i] = n;
+        PQclear(r);
+    }
+    return CO_OK;
+}
+
 /* Collects the accounts and members each live operation touches. */
 static co_err collect(batch *b)
 {
@@ -722,6 +765,18 @@ static co_err collect(batch *b)
         const char *mid = op->member.member_id;
         if (op->kind == PTS_OP_CAPTURE || op->kind == PTS_OP_VOID) {
             mid = b->oph[i]->member_id;
+        }
+        if (op->kind == PTS_OP_EXPIRE) {
+            for (size_t k = 0; k < b->nexpm[i]; k++) {
+                if ((b->expm[i][k] = mem_get(b, p, b->expids[i][k])) == NULL) {
+                    return CO_ERR_NOMEM;
+                }
+                b->expm[i][k]->debits = true;
+            }
+            if (acct_get(b, p->code, AK_EXPIRY, NULL) == NULL) {
+                return CO_ERR_NOMEM;
+            }
+            continue;
         }
         if (op->kind != PTS_OP_FUND && (b->opm[i] = mem_get(b, p, mid)) == NULL) {
             return CO_ERR_NOMEM;
@@ -758,6 +813,8 @@ static co_err collect(batch *b)
             ok = acct_get(b, p->code, AK_ADJUST, NULL);
             ok = ok != NULL ? acct_get(b, p->code, AK_ISSUANCE, op->fund_partner_id) : NULL;
             break;
+        case PTS_OP_EXPIRE:
+            break; /* handled above */
         case PTS_OP_REVERSE:
             b->opm[i]->debits = true;
             for (size_t k = 0; k < op->norigs && ok != NULL; k++) {
@@ -2059,6 +2116,63 @@ static co_err apply_reverse(batch *b, size_t i)
     return CO_OK;
 }
 
+/* EXPIRE: what is left of each expired lot moves to the expiry account, one transfer per
+ * member. */
+static co_err apply_expire(batch *b, size_t i)
+{
+    pts_op *op = b->ops[i];
+    acct *exp = acct_get(b, prog_of(op)->code, AK_EXPIRY, NULL);
+    if (exp == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    b->x0[i] = b->nx;
+    int64_t points = 0, lots = 0, members = 0;
+    for (size_t k = 0; k < b->nexpm[i]; k++) {
+        memrow *m = b->expm[i][k];
+        int64_t sum = 0;
+        for (size_t l = 0; l < m->nlots; l++) {
+            if (!m->lots[l].is_new && m->lots[l].remaining > 0 &&
+                m->lots[l].expires_us <= op->as_of_us) {
+                sum += m->lots[l].remaining;
+            }
+        }
+        /* lots hold the spendable balance; never take a member below 0 */
+        int64_t amount = m->ma->balance < sum ? (m->ma->balance > 0 ? m->ma->balance : 0) : sum;
+        if (amount <= 0) {
+            continue;
+        }
+        xfer *x = xfer_add(b, op, KIND(EXPIRE), m->ma, exp, amount);
+        if (x == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        size_t xi = b->nx - 1;
+        int64_t need = amount;
+        for (size_t l = 0; l < m->nlots && need > 0; l++) {
+            lotrow *lot = &m->lots[l];
+            if (lot->is_new || lot->remaining <= 0 || lot->expires_us > op->as_of_us) {
+                continue;
+            }
+            int64_t take = lot->remaining < need ? lot->remaining : need;
+            lot->remaining -= take;
+            need -= take;
+            lots++;
+            if (!take_add(b, xi, m, l, take, 0)) {
+                return CO_ERR_NOMEM;
+            }
+        }
+        x->member_id = m->member_id;
+        x->balance_after = m->ma->balance;
+        x->reason = "expiry";
+        points += amount;
+        members++;
+    }
+    b->x1[i] = b->nx;
+    b->opval[i] = points;
+    b->today[i] = lots;
+    b->tier_changed[i] = (int)members;
+    return CO_OK;
+}
+
 /* Snapshot of the mutable batch state, to undo an operation that failed halfway (only on
  * out-of-memory; business failures are detected before anything changes). */
 static co_err apply_all(batch *b)
@@ -2092,6 +2206,9 @@ static co_err apply_all(batch *b)
             break;
         case PTS_OP_REVERSE:
             e = apply_reverse(b, i);
+            break;
+        case PTS_OP_EXPIRE:
+            e = apply_expire(b, i);
             break;
         }
         if (e != CO_OK) {
@@ -2387,6 +2504,19 @@ static co_err build_response(batch *b, size_t i)
         if (r->transfer == NULL || r->hold == NULL || r->balance == NULL) {
             return CO_ERR_NOMEM;
         }
+        msg = &r->base;
+        break;
+    }
+    case PTS_OP_EXPIRE: {
+        Coalition__V1__ExpirePointsResponse *r = co_arena_alloc(a, sizeof *r);
+        if (r == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        coalition__v1__expire_points_response__init(r);
+        r->expired_points = b->opval[i];
+        r->lots_expired = b->today[i];
+        r->members_affected = b->tier_changed[i];
+        r->transfers_posted = (int64_t)(b->x1[i] - b->x0[i]);
         msg = &r->base;
         break;
     }
@@ -2933,14 +3063,17 @@ static co_err batch_tx(co_pg_conn *c, void *ud)
     b->rtakes = co_arena_calloc(a, n, sizeof *b->rtakes);
     b->rreturned = co_arena_calloc(a, n, sizeof *b->rreturned);
     b->nrtakes = co_arena_calloc(a, n, sizeof *b->nrtakes);
-    b->mems = co_arena_calloc(a, 2 * n + 1, sizeof *b->mems);
+    b->expm = co_arena_calloc(a, n, sizeof *b->expm);
+    b->nexpm = co_arena_calloc(a, n, sizeof *b->nexpm);
+    b->expids = co_arena_calloc(a, n, sizeof *b->expids);
     b->chains = co_arena_calloc(a, 2 * n + 2, sizeof *b->chains);
     b->holds = co_arena_calloc(a, 2 * n + 1, sizeof *b->holds);
     if (b->live == NULL || b->weekday == NULL || b->x0 == NULL || b->x1 == NULL ||
         b->tier_changed == NULL || b->earn == NULL || b->opm == NULL || b->oph == NULL ||
         b->opval == NULL || b->opm2 == NULL || b->today == NULL || b->reversed == NULL ||
         b->origev == NULL || b->rtakes == NULL || b->rreturned == NULL || b->nrtakes == NULL ||
-        b->mems == NULL || b->chains == NULL || b->holds == NULL) {
+        b->expm == NULL || b->nexpm == NULL || b->expids == NULL || b->chains == NULL ||
+        b->holds == NULL) {
         return CO_ERR_NOMEM;
     }
     int64_t now = now_us();
@@ -2958,11 +3091,11 @@ static co_err batch_tx(co_pg_conn *c, void *ud)
     }
     co_err e;
     if ((e = claim_keys(c, b)) != CO_OK || (e = load_holds(c, b)) != CO_OK ||
-        (e = collect(b)) != CO_OK || (e = lock_chains(c, b)) != CO_OK ||
-        (e = lock_accounts(c, b)) != CO_OK || (e = load_members(c, b)) != CO_OK ||
-        (e = load_weekdays(c, b)) != CO_OK || (e = load_exchanged_today(c, b)) != CO_OK ||
-        (e = load_reversals(c, b)) != CO_OK || (e = apply_all(b)) != CO_OK ||
-        (e = alloc_ids(c, b)) != CO_OK) {
+        (e = load_expiring(c, b)) != CO_OK || (e = collect(b)) != CO_OK ||
+        (e = lock_chains(c, b)) != CO_OK || (e = lock_accounts(c, b)) != CO_OK ||
+        (e = load_members(c, b)) != CO_OK || (e = load_weekdays(c, b)) != CO_OK ||
+        (e = load_exchanged_today(c, b)) != CO_OK || (e = load_reversals(c, b)) != CO_OK ||
+        (e = apply_all(b)) != CO_OK || (e = alloc_ids(c, b)) != CO_OK) {
         return e;
     }
     for (size_t i = 0; i < n; i++) {

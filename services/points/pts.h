@@ -74,6 +74,7 @@ typedef enum pts_op_kind {
     PTS_OP_FUND,
     PTS_OP_EXCHANGE,
     PTS_OP_REVERSE,
+    PTS_OP_EXPIRE,
 } pts_op_kind;
 
 /* A transfer a REVERSE corrects, as read (it is immutable) by the handler. */
@@ -111,6 +112,9 @@ typedef struct pts_op {
     /* EXCHANGE: the target program (reference held by the handler) and the agreement */
     pts_prog *prog2;
     const Coalition__V1__ExchangeAgreement *agreement;
+    /* EXPIRE: lots expiring at or before this time, of at most expire_max members */
+    int64_t as_of_us;
+    int expire_max;
     /* REVERSE: the transfer, then the bonuses of its Earn to reverse in proportion */
     pts_orig *origs;
     size_t norigs;

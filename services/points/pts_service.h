@@ -13,6 +13,7 @@ typedef struct pts_config {
     int64_t batch_max;
     int64_t program_refresh_ms;
     int64_t member_cache_ms;
+    int64_t expiry_interval_ms;
 } pts_config;
 
 extern const co_process_def pts_service_def;

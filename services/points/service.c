@@ -37,6 +37,7 @@ typedef struct pts_state {
     pthread_mutex_t timer_mu;
     pthread_cond_t timer_cv;
     bool stopping, timer_started;
+    int64_t expiry_interval_ms;
 } pts_state;
 
 typedef struct pts_service {
@@ -542,6 +543,152 @@ static co_err fund_issuer(co_call *call, const ProtobufCMessage *msg, ProtobufCM
     }
     pts_prog_unref(op.prog);
     return e;
+}
+
+/* --- ExpirePoints --- */
+
+#define EXPIRE_MAX_MEMBERS 10000
+
+typedef struct due_programs {
+    const char *program; /* "" = all */
+    int64_t as_of_us;
+    co_arena *a;
+    char **codes;
+    size_t n;
+} due_programs;
+
+static co_err due_programs_tx(co_pg_conn *c, void *ud)
+{
+    due_programs *dp = ud;
+    char asof[24];
+    snprintf(asof, sizeof asof, "%" PRId64, dp->as_of_us);
+    const char *v[2] = {dp->program, asof};
+    PGresult *r;
+    co_err e = co_pg_exec(
+        c,
+        pts_stmt("pts_due_programs",
+                 "SELECT DISTINCT a.program FROM points.lots l JOIN points.accounts a ON a.id ="
+                 " l.account_id WHERE l.remaining > 0 AND l.expire_time <= timestamptz 'epoch' +"
+                 " $2::bigint * interval '1 microsecond' AND ($1 = '' OR a.program = $1)"
+                 " ORDER BY 1 LIMIT 1000",
+                 2),
+        v, NULL, NULL, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    dp->n = 0;
+    dp->codes = co_arena_calloc(dp->a, (size_t)PQntuples(r) + 1, sizeof *dp->codes);
+    for (int i = 0; dp->codes != NULL && i < PQntuples(r); i++) {
+        dp->codes[dp->n++] = co_arena_strdup(dp->a, PQgetvalue(r, i, 0));
+    }
+    PQclear(r);
+    return dp->codes != NULL ? CO_OK : CO_ERR_NOMEM;
+}
+
+/* Expires program `code` as of as_of_us through the executor. request_id "" is timer work. */
+static co_err expire_program(pts_state *st, const char *caller, const char *method,
+                             const char *request_id, const uint8_t hash[32], const char *code,
+                             int64_t as_of_us, int64_t timeout_ms, pts_op *op, char *why,
+                             size_t whylen)
+{
+    memset(op, 0, sizeof *op);
+    op->kind = PTS_OP_EXPIRE;
+    op->caller = caller;
+    op->method = method;
+    op->request_id = request_id;
+    if (hash != NULL) {
+        memcpy(op->hash, hash, 32);
+    }
+    op->as_of_us = as_of_us;
+    op->expire_max = EXPIRE_MAX_MEMBERS;
+    co_err e = pts_progs_get(st->progs, code, timeout_ms, &op->prog, why, whylen);
+    if (e != CO_OK) {
+        return e;
+    }
+    pts_exec_submit(st->ex, op);
+    pts_prog_unref(op->prog);
+    op->prog = NULL;
+    if (op->err != CO_OK) {
+        snprintf(why, whylen, "%s", op->message);
+        free(op->resp);
+        op->resp = NULL;
+        return op->err;
+    }
+    return CO_OK;
+}
+
+static co_err expire_points(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                            void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__ExpirePointsRequest *req = (const void *)msg;
+    co_err e = co_require_admin(call);
+    if (e != CO_OK || (e = co_check_request_id(call, req->request_id)) != CO_OK) {
+        return e;
+    }
+    if (req->program_code[0] != '\0' && !code_ok(req->program_code)) {
+        return bad(call, "program_code", "must be a program code, or empty for every program");
+    }
+    int64_t now = now_us();
+    int64_t as_of = now;
+    if (req->as_of != NULL) {
+        if (!ts_valid(req->as_of)) {
+            return bad(call, "as_of", "not a valid time");
+        }
+        as_of = ts_us(req->as_of);
+        if (as_of > now) {
+            return bad(call, "as_of", "must not be in the future");
+        }
+    }
+    co_arena *a = co_call_arena(call);
+    uint8_t hash[32];
+    if (!co_pb_hash(msg, a, hash)) {
+        return CO_ERR_NOMEM;
+    }
+    /* One keyed operation per program: "<request_id>" for one program, "<request_id>@<code>"
+     * for each when every program is expired, so a repeat replays each program's outcome. */
+    due_programs dp = {.program = req->program_code, .as_of_us = as_of, .a = a};
+    char *single[1] = {(char *)req->program_code};
+    if (req->program_code[0] != '\0') {
+        pts_prog *p;
+        if ((e = program_for(call, st, req->program_code, false, false, &p)) != CO_OK) {
+            return e;
+        }
+        pts_prog_unref(p);
+        dp.codes = single;
+        dp.n = 1;
+    } else if ((e = co_pg_tx(st->pool, co_call_ms_left(call), due_programs_tx, &dp)) != CO_OK) {
+        return e;
+    }
+    Coalition__V1__ExpirePointsResponse *r = co_arena_alloc(a, sizeof *r);
+    if (r == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    coalition__v1__expire_points_response__init(r);
+    for (size_t i = 0; i < dp.n; i++) {
+        const char *key = req->program_code[0] != '\0'
+                              ? req->request_id
+                              : co_arena_printf(a, "%s@%s", req->request_id, dp.codes[i]);
+        pts_op op;
+        char why[256];
+        e = expire_program(st, co_caller_of(call)->partner_id, co_call_method(call), key, hash,
+                           dp.codes[i], as_of, co_call_ms_left(call), &op, why, sizeof why);
+        if (e != CO_OK) {
+            return co_call_fail(call, e, "%s", why);
+        }
+        Coalition__V1__ExpirePointsResponse *one =
+            coalition__v1__expire_points_response__unpack(co_arena_pb(a), op.resp_len, op.resp);
+        free(op.resp);
+        if (one == NULL) {
+            return co_call_fail(call, CO_ERR_INTERNAL, "could not decode the recorded response");
+        }
+        r->expired_points += one->expired_points;
+        r->lots_expired += one->lots_expired;
+        r->members_affected += one->members_affected;
+        r->transfers_posted += one->transfers_posted;
+    }
+    *resp = &r->base;
+    return CO_OK;
 }
 
 /* --- Reverse --- */
@@ -1396,6 +1543,7 @@ static void *timer_main(void *arg)
     if (da == NULL) {
         return NULL;
     }
+    int64_t last_expiry = 0;
     for (;;) {
         pthread_mutex_lock(&st->timer_mu);
         if (!st->stopping) {
@@ -1429,6 +1577,28 @@ static void *timer_main(void *arg)
             free(op.resp);
             pts_prog_unref(op.prog);
         }
+        /* Points past their expiry, every expiry interval (0: only ExpirePoints). */
+        int64_t now = now_us();
+        if (st->expiry_interval_ms > 0 && now - last_expiry >= st->expiry_interval_ms * 1000) {
+            last_expiry = now;
+            co_arena a;
+            co_arena_init(&a, 0);
+            due_programs dp = {.program = "", .as_of_us = now, .a = &a};
+            if (co_pg_tx(st->pool, 5000, due_programs_tx, &dp) == CO_OK) {
+                for (size_t i = 0; i < dp.n; i++) {
+                    pts_op op;
+                    char why[256];
+                    if (expire_program(st, CO_OPERATOR_ID, "timer/expiry", "", NULL, dp.codes[i],
+                                       now, 30000, &op, why, sizeof why) == CO_OK) {
+                        free(op.resp);
+                    } else {
+                        co_log(CO_LOG_WARN, "expiry timer", "{s:s, s:s}", "program", dp.codes[i],
+                               "error", why);
+                    }
+                }
+            }
+            co_arena_release(&a);
+        }
     }
     free(da);
     return NULL;
@@ -1456,6 +1626,8 @@ static const co_method method_rows[] = {
       coalition__v1__reverse_response__descriptor),
     M("Exchange", exchange, coalition__v1__exchange_request__descriptor,
       coalition__v1__exchange_response__descriptor),
+    M("ExpirePoints", expire_points, coalition__v1__expire_points_request__descriptor,
+      coalition__v1__expire_points_response__descriptor),
     M("FundIssuer", fund_issuer, coalition__v1__fund_issuer_request__descriptor,
       coalition__v1__fund_issuer_response__descriptor),
     M("GetBalance", get_balance, coalition__v1__get_balance_request__descriptor,
@@ -1508,6 +1680,7 @@ static void *pts_init(const co_process_env *env, const co_method **methods, size
     pthread_mutex_init(&s->st.timer_mu, NULL);
     pthread_cond_init(&s->st.timer_cv, NULL);
     s->st.pool = env->pool;
+    s->st.expiry_interval_ms = cfg->expiry_interval_ms;
     s->st.partners = co_client_new(cfg->partners_addr, env->tls, "partners service");
     s->st.accounts = co_client_new(cfg->accounts_addr, env->tls, "accounts service");
     if (s->st.partners != NULL && s->st.accounts != NULL) {
@@ -1599,6 +1772,9 @@ static const co_cfg_option pts_options[] = {
     {"program-refresh-ms", "COALITION_POINTS_PROGRAM_REFRESH_MS", CO_CFG_INT, "1000",
      "how long a cached program configuration is used before asking for a newer version",
      offsetof(pts_config, program_refresh_ms), 0, 600000},
+    {"expiry-interval-ms", "COALITION_POINTS_EXPIRY_INTERVAL_MS", CO_CFG_INT, "60000",
+     "how often expired lots are expired by the timer; 0: only by ExpirePoints",
+     offsetof(pts_config, expiry_interval_ms), 0, 86400000},
     {"member-cache-ms", "COALITION_POINTS_MEMBER_CACHE_MS", CO_CFG_INT, "5000",
      "how long a resolved member identifier is trusted", offsetof(pts_config, member_cache_ms), 0,
      600000},

@@ -597,6 +597,76 @@ static void test_reverse_earns_and_redemptions(void **state)
     co_arena_release(&a);
 }
 
+static Coalition__V1__ExpirePointsResponse *expire(co_client *c, co_arena *a, const char *rid,
+                                                   const char *program, co_client_status *st)
+{
+    Coalition__V1__ExpirePointsRequest req = COALITION__V1__EXPIRE_POINTS_REQUEST__INIT;
+    req.request_id = (char *)rid;
+    req.program_code = (char *)program;
+    return (void *)call(c, a, SVC "ExpirePoints", &req.base,
+                        &coalition__v1__expire_points_response__descriptor, st);
+}
+
+static void test_expiry_moves_expired_lots_once(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    Coalition__V1__EarnResponse *e = earn(fx->bakery, &a, "xp-1", cleo, "exp-pts", 30000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(e->balance->available_points, 30);
+    /* Lots expire 12 months after earning: the next expiry is that lot. */
+    assert_int_equal(e->balance->next_expiry_points, 30);
+    assert_non_null(e->balance->next_expiry_time);
+    e = earn(fx->bakery, &a, "xp-2", cleo, "exp-pts", 12000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    /* Nothing due yet. */
+    Coalition__V1__ExpirePointsResponse *x = expire(fx->admin, &a, "xp-run-0", "exp-pts", &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(x->expired_points, 0);
+    /* The first lot's year has passed (moved back in the database). */
+    assert_int_equal(it_db_count(fx->s,
+                                 "WITH u AS (UPDATE points.lots l SET expire_time = now() -"
+                                 " interval '1 day' FROM points.transfers t WHERE t.id ="
+                                 " l.transfer_id AND t.request_id = 'xp-1' RETURNING 1)"
+                                 " SELECT count(*) FROM u",
+                                 NULL),
+                     1);
+    /* An expired lot cannot be spent even before the expiry runs. */
+    Coalition__V1__MemberRef ref = by_id(cleo);
+    Coalition__V1__RedeemRequest rr = COALITION__V1__REDEEM_REQUEST__INIT;
+    rr.request_id = "xp-spend";
+    rr.member = &ref;
+    rr.program_code = "exp-pts";
+    rr.points = 20;
+    call(fx->bakery, &a, SVC "Redeem", &rr.base, &coalition__v1__redeem_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, FAILED, "expired");
+    x = expire(fx->bakery, &a, "xp-run-p", "exp-pts", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, NULL);
+    x = expire(fx->admin, &a, "xp-run-1", "exp-pts", &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(x->expired_points, 30);
+    assert_int_equal(x->lots_expired, 1);
+    assert_int_equal(x->members_affected, 1);
+    assert_int_equal(x->transfers_posted, 1);
+    /* The same request replays; a new one finds nothing new. */
+    x = expire(fx->admin, &a, "xp-run-1", "exp-pts", &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(x->expired_points, 30);
+    x = expire(fx->admin, &a, "xp-run-2", "", &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(x->expired_points, 0);
+    assert_int_equal(available_in(cleo, "exp-pts"), 12);
+    assert_int_equal(it_db_count(fx->s,
+                                 "SELECT balance FROM points.accounts WHERE program = 'exp-pts'"
+                                 " AND name = 'expiry'",
+                                 NULL),
+                     30);
+    expect_verified();
+    co_arena_release(&a);
+}
+
 static void test_hostile_inputs_get_clear_statuses(void **state)
 {
     (void)state;
@@ -795,6 +865,7 @@ static void program(co_arena *a, const char *code, const char *owner, bool prepa
     p.issue_price_micros = 5000;
     p.earn_rule = &er;
     p.welcome_bonus_points = welcome;
+    p.expiry_months = strcmp(code, "exp-pts") == 0 ? 12 : 0;
     p.issuing_mode = prepaid ? COALITION__V1__ISSUING_MODE__ISSUING_MODE_PREPAID
                              : COALITION__V1__ISSUING_MODE__ISSUING_MODE_POSTPAID;
     req.request_id = co_arena_printf(a, "prog-%s", code);
@@ -852,6 +923,7 @@ static int setup(void **state)
     program(&a, PREPAID, "bakery", true, 0);
     participate(&a, PREPAID, "fuelco");
     program(&a, "fuel-own", "fuelco", false, 0);
+    program(&a, "exp-pts", "bakery", false, 0);
     agreement(&a, PROG, "fuel-own", 1, 2, 1000, 10, 1000, 300);
     agreement(&a, "fuel-own", PROG, 2, 1, 0, 1, 0, 0);
     enroll(&a, "enroll-anna", "+4930111111", anna, sizeof anna);
@@ -882,6 +954,7 @@ int main(void)
         cmocka_unit_test(test_prepaid_issuer_cannot_earn_beyond_its_block),
         cmocka_unit_test(test_exchange_between_programs_in_one_transaction),
         cmocka_unit_test(test_reverse_earns_and_redemptions),
+        cmocka_unit_test(test_expiry_moves_expired_lots_once),
         cmocka_unit_test(test_hostile_inputs_get_clear_statuses),
         cmocka_unit_test(test_list_transactions_pages_newest_first),
         cmocka_unit_test(test_verify_detects_tampering),
