@@ -31,6 +31,8 @@ typedef struct h_procinfo {
     char addr[32];
     char health[32];
     char metrics[32];
+    /* The extra environment it was first started with (strings in the stack or static). */
+    char *extra[8];
 } h_procinfo;
 
 struct h_stack {
@@ -176,9 +178,22 @@ static bool healthy(const char *addr)
     return ok;
 }
 
-static void start_proc(h_stack *s, h_proc which, char *const *extra)
+/* Starts process which and waits until it is healthy. extra (NULL-terminated, at most 7
+ * entries) is remembered for h_proc_restart. With fixed_ports (a restart: others know its
+ * address), a process that exits during start-up is fatal instead of moved to other ports. */
+static void start_proc(h_stack *s, h_proc which, char *const *extra, bool fixed_ports)
 {
     h_procinfo *p = &s->p[which];
+    if (extra != NULL && extra != p->extra) {
+        size_t k = 0;
+        for (; extra[k] != NULL; k++) {
+            if (k + 1 == sizeof p->extra / sizeof p->extra[0]) {
+                die("too much extra environment for %s", p->name);
+            }
+            p->extra[k] = extra[k];
+        }
+        p->extra[k] = NULL;
+    }
     for (int attempt = 1;; attempt++) {
         char log[128];
         snprintf(log, sizeof log, "%s-%s.log", s->dbname, p->name);
@@ -220,7 +235,7 @@ static void start_proc(h_stack *s, h_proc which, char *const *extra)
         }
         /* Free ports are found by binding to port 0 and closing: a test running in parallel may
          * take one before the process binds it. Try other ports (its dependents start later). */
-        if (attempt == 3) {
+        if (attempt == 3 || fixed_ports) {
             die("%s exited during start-up; see %s", p->name, log);
         }
         fprintf(stderr,
@@ -307,19 +322,19 @@ h_stack *h_stack_start(const char *dbname)
             die("%s migrate failed; see %s", s->p[migrations[i].p].name, log);
         }
     }
-    start_proc(s, H_PARTNERS, NULL);
+    start_proc(s, H_PARTNERS, NULL, false);
     char *acct_env[] = {
         "COALITION_ACCOUNTS_KEY=" H_ACCOUNTS_KEY,
         fmt(s, "COALITION_PARTNERS_ADDR=%s", s->p[H_PARTNERS].addr),
         NULL,
     };
-    start_proc(s, H_ACCOUNTS, acct_env);
+    start_proc(s, H_ACCOUNTS, acct_env, false);
     char *pts_env[] = {
         fmt(s, "COALITION_PARTNERS_ADDR=%s", s->p[H_PARTNERS].addr),
         fmt(s, "COALITION_ACCOUNTS_ADDR=%s", s->p[H_ACCOUNTS].addr),
         NULL,
     };
-    start_proc(s, H_POINTS, pts_env);
+    start_proc(s, H_POINTS, pts_env, false);
     char *gw_env[] = {
         fmt(s, "COALITION_PARTNERS_ADDR=%s", s->p[H_PARTNERS].addr),
         fmt(s, "COALITION_ACCOUNTS_ADDR=%s", s->p[H_ACCOUNTS].addr),
@@ -328,7 +343,7 @@ h_stack *h_stack_start(const char *dbname)
         fmt(s, "COALITION_REFERRALS_ADDR=127.0.0.1:%d", free_port()),
         NULL,
     };
-    start_proc(s, H_GATEWAY, gw_env);
+    start_proc(s, H_GATEWAY, gw_env, false);
     return s;
 }
 
@@ -349,6 +364,28 @@ bool h_proc_stop(h_stack *s, h_proc which)
     }
     p->pid = 0;
     return ok;
+}
+
+void h_proc_kill9(h_stack *s, h_proc which)
+{
+    h_procinfo *p = &s->p[which];
+    if (p->pid <= 0) {
+        return;
+    }
+    if (kill(p->pid, SIGKILL) != 0) {
+        die("could not kill %s: %s", p->name, strerror(errno));
+    }
+    while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    p->pid = 0;
+}
+
+void h_proc_restart(h_stack *s, h_proc which)
+{
+    if (s->p[which].pid > 0) {
+        die("could not restart %s: it is still running", s->p[which].name);
+    }
+    start_proc(s, which, s->p[which].extra, true);
 }
 
 bool h_stack_stop(h_stack *s)

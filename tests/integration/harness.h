@@ -37,6 +37,16 @@ bool h_stack_stop(h_stack *s);
  * process counts as stopped afterwards: h_pid returns 0 for it and h_stack_stop skips it. */
 bool h_proc_stop(h_stack *s, h_proc p);
 
+/* Sends SIGKILL to process p and reaps it: no shutdown runs. The process counts as stopped
+ * afterwards, as after h_proc_stop. Does nothing if p is stopped already. */
+void h_proc_kill9(h_stack *s, h_proc p);
+
+/* Starts stopped process p again with the ports, environment and database it had at
+ * h_stack_start, and returns when it answers its health check (at most 15 s). Aborts the
+ * test program if it cannot: its peers know it by those ports. Not thread-safe with other
+ * calls on the same process. */
+void h_proc_restart(h_stack *s, h_proc p);
+
 /* "127.0.0.1:<port>" of a process's mTLS listener, health listener or metrics listener. */
 const char *h_addr(const h_stack *s, h_proc p);
 const char *h_health_addr(const h_stack *s, h_proc p);
