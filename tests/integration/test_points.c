@@ -27,7 +27,7 @@
 
 static it_fx *fx;
 static co_client *fuelco;
-static char anna[64], ben[64], cleo[64], dan[64];
+static char anna[64], ben[64], cleo[64], dan[64], eve[64];
 
 static ProtobufCMessage *call(co_client *c, co_arena *a, const char *method,
                               const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
@@ -667,6 +667,76 @@ static void test_expiry_moves_expired_lots_once(void **state)
     co_arena_release(&a);
 }
 
+static Coalition__V1__EarnResponse *earn_cat(co_arena *a, const char *rid, int64_t micros,
+                                             int32_t visits, const char *category,
+                                             co_client_status *st)
+{
+    Coalition__V1__MemberRef ref = by_id(eve);
+    Coalition__V1__Money amt = eur(micros);
+    Coalition__V1__EarnRequest req = COALITION__V1__EARN_REQUEST__INIT;
+    req.request_id = (char *)rid;
+    req.member = &ref;
+    req.program_code = "tier-pts";
+    req.amount = micros > 0 ? &amt : NULL;
+    req.visits = visits;
+    req.category = (char *)category;
+    return (void *)call(fx->bakery, a, SVC "Earn", &req.base,
+                        &coalition__v1__earn_response__descriptor, st);
+}
+
+static void test_earn_rules_tiers_campaigns_and_chance(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    /* 60 EUR of bread in the entry tier: 60, and the campaign's 60 extra + 5 flat, and a
+     * 1-in-2 draw for 7 more. */
+    Coalition__V1__EarnResponse *e = earn_cat(&a, "tc-1", 60000000, 0, "bread", &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(e->earned_points, 60);
+    assert_int_equal(e->n_campaign_ids, 1);
+    assert_int_equal(e->n_chance_draws, 1);
+    assert_int_equal(e->chance_draws[0]->one_in, 2);
+    bool won = e->chance_draws[0]->won;
+    assert_int_equal(e->bonus_points, 65 + (won ? 7 : 0));
+    assert_int_equal(e->n_transfers, 2 + (won ? 1 : 0));
+    assert_string_equal(e->balance->tier_code, "base");
+    /* The same request draws the same. */
+    Coalition__V1__EarnResponse *again = earn_cat(&a, "tc-1", 60000000, 0, "bread", &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(again->chance_draws[0]->draw, e->chance_draws[0]->draw);
+    /* Another category: no campaign. 110 qualifying points: silver at once. */
+    e = earn_cat(&a, "tc-2", 50000000, 0, "", &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(e->bonus_points, 0);
+    assert_true(e->tier_changed);
+    assert_string_equal(e->balance->tier_code, "silver");
+    assert_int_equal(e->balance->qualifying_points, 110);
+    /* Silver earns 1.5x: 10 and 5 extra; visits count too. */
+    e = earn_cat(&a, "tc-3", 10000000, 0, "", &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(e->earned_points, 10);
+    assert_int_equal(e->bonus_points, 5);
+    assert_string_equal(e->transfers[1]->reason, "tier-multiplier");
+    e = earn_cat(&a, "tc-4", 0, 3, "", &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(e->earned_points, 3);
+    assert_int_equal(e->bonus_points, 1);
+    /* Over many requests, the 1-in-2 odds hold: between 35 and 65 wins in 100. */
+    int wins = 0;
+    for (int i = 0; i < 100; i++) {
+        char rid[32];
+        snprintf(rid, sizeof rid, "tc-odds-%d", i);
+        e = earn_cat(&a, rid, 2000000, 0, "bread", &st);
+        IT_EXPECT_STATUS(st, OK, NULL);
+        wins += e->chance_draws[0]->won ? 1 : 0;
+    }
+    assert_in_range(wins, 35, 65);
+    expect_verified();
+    co_arena_release(&a);
+}
+
 static void test_hostile_inputs_get_clear_statuses(void **state)
 {
     (void)state;
@@ -909,6 +979,62 @@ static void agreement(co_arena *a, const char *from, const char *to, int64_t num
                  &coalition__v1__set_exchange_agreement_response__descriptor);
 }
 
+/* "tier-pts": 1 point per euro and per visit, an entry tier and silver (1.5x) from 100
+ * qualifying points, and a campaign on "bread": double points, 5 flat, 1-in-2 for 7 more. */
+static void tier_program(co_arena *a)
+{
+    Coalition__V1__Rational ppu = COALITION__V1__RATIONAL__INIT;
+    ppu.num = 1;
+    ppu.den = 1;
+    Coalition__V1__EarnRule er = COALITION__V1__EARN_RULE__INIT;
+    er.points_per_unit = &ppu;
+    er.points_per_visit = 1;
+    Coalition__V1__Tier t0 = COALITION__V1__TIER__INIT, t1 = COALITION__V1__TIER__INIT;
+    t0.code = "base";
+    t0.name = "Base";
+    t0.earn_multiplier_bps = 10000;
+    t1.code = "silver";
+    t1.name = "Silver";
+    t1.min_qualifying_points = 100;
+    t1.earn_multiplier_bps = 15000;
+    Coalition__V1__Tier *tiers[2] = {&t0, &t1};
+    Coalition__V1__Program p = COALITION__V1__PROGRAM__INIT;
+    p.code = "tier-pts";
+    p.name = "Tiered";
+    p.owner_partner_id = "bakery";
+    p.point_value_micros = 10000;
+    p.earn_rule = &er;
+    p.tier_basis = COALITION__V1__TIER_BASIS__TIER_BASIS_QUALIFYING_POINTS;
+    p.tiers = tiers;
+    p.n_tiers = 2;
+    p.issuing_mode = COALITION__V1__ISSUING_MODE__ISSUING_MODE_POSTPAID;
+    Coalition__V1__CreateProgramRequest req = COALITION__V1__CREATE_PROGRAM_REQUEST__INIT;
+    req.request_id = "prog-tier-pts";
+    req.program = &p;
+    admin_or_die(a, "/coalition.v1.Partners/CreateProgram", &req.base,
+                 &coalition__v1__create_program_response__descriptor);
+    int64_t now = (int64_t)time(NULL);
+    Google__Protobuf__Timestamp start = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    Google__Protobuf__Timestamp end = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    start.seconds = now - 3600;
+    end.seconds = now + 7 * 86400;
+    Coalition__V1__Campaign c = COALITION__V1__CAMPAIGN__INIT;
+    c.program_code = "tier-pts";
+    c.name = "Bread week";
+    c.start_time = &start;
+    c.end_time = &end;
+    c.category = "bread";
+    c.multiplier_bps = 20000;
+    c.bonus_points = 5;
+    c.chance_one_in = 2;
+    c.chance_bonus_points = 7;
+    Coalition__V1__CreateCampaignRequest cr = COALITION__V1__CREATE_CAMPAIGN_REQUEST__INIT;
+    cr.request_id = "camp-bread";
+    cr.campaign = &c;
+    admin_or_die(a, "/coalition.v1.Partners/CreateCampaign", &cr.base,
+                 &coalition__v1__create_campaign_response__descriptor);
+}
+
 static int setup(void **state)
 {
     fx = it_fx_start(DBNAME);
@@ -930,6 +1056,8 @@ static int setup(void **state)
     enroll(&a, "enroll-ben", "+4930222222", ben, sizeof ben);
     enroll(&a, "enroll-cleo", "+4930333333", cleo, sizeof cleo);
     enroll(&a, "enroll-dan", "+4930444444", dan, sizeof dan);
+    enroll(&a, "enroll-eve", "+4930555555", eve, sizeof eve);
+    tier_program(&a);
     co_arena_release(&a);
     *state = fx;
     return 0;
@@ -955,6 +1083,7 @@ int main(void)
         cmocka_unit_test(test_exchange_between_programs_in_one_transaction),
         cmocka_unit_test(test_reverse_earns_and_redemptions),
         cmocka_unit_test(test_expiry_moves_expired_lots_once),
+        cmocka_unit_test(test_earn_rules_tiers_campaigns_and_chance),
         cmocka_unit_test(test_hostile_inputs_get_clear_statuses),
         cmocka_unit_test(test_list_transactions_pages_newest_first),
         cmocka_unit_test(test_verify_detects_tampering),
