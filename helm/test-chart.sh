@@ -34,7 +34,15 @@ fi
 tooldir="$1/helmtool"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/coalition-helm.XXXXXX")"
-trap 'rm -rf -- "$work"' EXIT
+stub_pid=""
+cleanup() {
+    if [[ -n "$stub_pid" ]]; then
+        kill "$stub_pid" 2>/dev/null
+        wait "$stub_pid" 2>/dev/null
+    fi
+    rm -rf -- "$work"
+}
+trap cleanup EXIT
 
 # --- helm -------------------------------------------------------------------------------------
 
@@ -125,14 +133,31 @@ invariants() {
                 if (!sa_token_off)
                     tokened = tokened " " name
                 deployment_components = deployment_components " " component
+                if (component == "accounts") {
+                    accounts_deployed = 1
+                    if (!key_from_secret)
+                        keyless = keyless " " name
+                }
             } else if (kind == "Job") {
                 jobs++
                 if (!(hook_install && hook_upgrade && hook_weight && hook_delete))
                     unhooked = unhooked " " name
                 if (!(ro && nonroot))
                     insecure = insecure " " name
+            } else if (kind == "ConfigMap") {
+                if (has_key_in_config)
+                    key_in_config = key_in_config " " name
+                if (component == "points") {
+                    points_config = 1
+                    if (!(partners_addr && accounts_addr))
+                        unwired = unwired " " name
+                }
+                if (component == "accounts" && !partners_addr)
+                    unwired = unwired " " name
             } else if (kind == "NetworkPolicy") {
                 policy_components = policy_components " " component
+                if (component != "gateway" && callers != expected_callers[component])
+                    wrong_callers = wrong_callers " " component "(" substr(callers, 2) ")"
                 if (open_grpc && component != "gateway")
                     exposed = exposed " " name
                 if (component != "gateway" && !closed_grpc)
@@ -141,10 +166,18 @@ invariants() {
                 if (svc_type != "ClusterIP" && component != "gateway")
                     public = public " " name "(" svc_type ")"
             }
-            kind = name = component = svc_type = ""
+            kind = name = component = svc_type = callers = ""
             ro = nonroot = noescalation = dropall = seccomp = probes = sa_token_off = 0
             hook_install = hook_upgrade = hook_weight = hook_delete = 0
             rule_open = open_grpc = closed_grpc = 0
+            key_from_secret = has_key_in_config = partners_addr = accounts_addr = 0
+        }
+        BEGIN {
+            # Who calls whom (README "Processes"), as the NetworkPolicies must admit.
+            expected_callers["partners"] = " gateway accounts points"
+            expected_callers["accounts"] = " gateway points referrals"
+            expected_callers["points"] = " gateway accounts referrals"
+            expected_callers["referrals"] = " gateway accounts points"
         }
         function report(what, bad) {
             if (bad == "") printf "PASS %s: %s\n", label, what
@@ -168,6 +201,17 @@ invariants() {
         kind == "NetworkPolicy" && /^    - from:/ { rule_open = 0 }
         kind == "NetworkPolicy" && /^    - ports:/ { rule_open = 1 }
         kind == "NetworkPolicy" && /^        - port: grpc$/ { if (rule_open) open_grpc = 1; else closed_grpc = 1 }
+        kind == "NetworkPolicy" && /^                  - [a-z]+$/ { callers = callers " " $2 }
+        kind == "Deployment" && /^            - name: COALITION_ACCOUNTS_KEY$/ {
+            getline; if ($1 != "valueFrom:") next
+            getline; if ($1 != "secretKeyRef:") next
+            getline; if ($1 != "name:" || $2 == "") next
+            getline; if ($1 != "key:" || $2 == "") next
+            key_from_secret = 1
+        }
+        kind == "ConfigMap" && /COALITION_ACCOUNTS_KEY/ { has_key_in_config = 1 }
+        kind == "ConfigMap" && /^  COALITION_PARTNERS_ADDR: "[^"]+:[0-9]+"$/ { partners_addr = 1 }
+        kind == "ConfigMap" && /^  COALITION_ACCOUNTS_ADDR: "[^"]+:[0-9]+"$/ { accounts_addr = 1 }
         END {
             finish_doc()
             report("deployments rendered", deployments > 0 ? "" : " none")
@@ -178,6 +222,10 @@ invariants() {
             report("a NetworkPolicy selects every deployment", policy_components == deployment_components ? "" : " policies" policy_components " vs deployments" deployment_components)
             report("only the gateway gRPC port is open beyond the release", exposed)
             report("only the gateway Service may leave ClusterIP", public)
+            report("each internal service admits gRPC from exactly its callers", wrong_callers)
+            report("accounts is deployed and takes COALITION_ACCOUNTS_KEY from a secretKeyRef", accounts_deployed ? keyless : " no accounts Deployment")
+            report("no ConfigMap holds COALITION_ACCOUNTS_KEY", key_in_config)
+            report("points has COALITION_PARTNERS_ADDR and COALITION_ACCOUNTS_ADDR, accounts COALITION_PARTNERS_ADDR", points_config ? unwired : " no points ConfigMap")
         }
     ' "$1"
 }
@@ -237,30 +285,244 @@ grep_rendered() {
     fi
 }
 
-grep_rendered "preStop sleep on Kubernetes 1.30+" '^ +sleep:$' 2 --kube-version 1.30.0
+grep_rendered "preStop sleep on Kubernetes 1.30+" '^ +sleep:$' 4 --kube-version 1.30.0
 grep_rendered "no preStop sleep before 1.30 (no shell in the image)" '^ +sleep:$' 0 --kube-version 1.29.0
-grep_rendered "grace period = sleep 5 + shutdown 10 + 10" '^      terminationGracePeriodSeconds: 25$' 2
-grep_rendered "grace period follows config.shutdownGraceMs" '^      terminationGracePeriodSeconds: 46$' 2 \
+grep_rendered "grace period = sleep 5 + shutdown 10 + 10" '^      terminationGracePeriodSeconds: 25$' 4
+grep_rendered "grace period follows config.shutdownGraceMs" '^      terminationGracePeriodSeconds: 46$' 4 \
     --set config.shutdownGraceMs=30001
-grep_rendered "gateway dials the services by Service name" \
-    '^  COALITION_PARTNERS_ADDR: "rel-coalition-partners:50051"$' 1
-grep_rendered "listeners bind 0.0.0.0" '^  COALITION_(HEALTH_|METRICS_)?LISTEN: "0\.0\.0\.0:[0-9]+"$' 6
+grep_rendered "gateway, accounts and points dial partners by Service name" \
+    '^  COALITION_PARTNERS_ADDR: "rel-coalition-partners:50051"$' 3
+grep_rendered "listeners bind 0.0.0.0" '^  COALITION_(HEALTH_|METRICS_)?LISTEN: "0\.0\.0\.0:[0-9]+"$' 12
 grep_rendered "gateway has no database by default" '^ +- /usr/local/bin/coalition-gateway$' 1
 grep_rendered "gateway.database.enabled adds its migration Job" '^ +- /usr/local/bin/coalition-gateway$' 2 \
     --set gateway.database.enabled=true --set gateway.database.url=postgresql://x/y
 grep_rendered "database URL in values: Secret plus hook copy for the Job" '^  database-url: ' 2 \
     --set partners.database.url=postgresql://x/y
 grep_rendered "cert-manager: SPIFFE URI SAN per process" \
-    '^    - spiffe://coalition\.local/service/(gateway|partners)$' 2 \
+    '^    - spiffe://coalition\.local/service/(gateway|partners|accounts|points)$' 4 \
     --set tls.certManager.enabled=true --set tls.certManager.issuerRef.name=ca
 grep_rendered "cert-manager: DNS SAN of the Service the gateway dials" '^    - rel-coalition-partners$' 1 \
     --set tls.certManager.enabled=true --set tls.certManager.issuerRef.name=ca
-grep_rendered "disabled services render nothing" 'coalition-(accounts|points|referrals)' 3
+grep_rendered "disabled referrals renders nothing (the gateway still routes to it)" 'coalition-referrals' 1
 grep_rendered "metrics off: no metrics port, Service, policy or annotation" \
     '(: metrics$|-metrics$|/metrics|prometheus\.io|coalition\.metrics)' 0 \
     --set metrics.enabled=false
-grep_rendered "metrics off: empty COALITION_METRICS_LISTEN" '^  COALITION_METRICS_LISTEN: ""$' 2 \
+grep_rendered "metrics off: empty COALITION_METRICS_LISTEN" '^  COALITION_METRICS_LISTEN: ""$' 4 \
     --set metrics.enabled=false
+
+# --- accounts and points ----------------------------------------------------------------------
+
+# doc_of FILE KIND NAME: the rendered document of that kind whose metadata.name is NAME.
+doc_of() {
+    awk -v kind="$2" -v name="$3" '
+        function flush() { if (k == kind && n == name) printf "%s", buf; buf = ""; k = n = "" }
+        /^---/ { flush(); next }
+        { buf = buf $0 "\n" }
+        /^kind: / { k = $2 }
+        /^  name: / && n == "" { n = $2 }
+        END { flush() }
+    ' "$1"
+}
+
+# grep_doc NAME KIND DOC PATTERN COUNT HELM-ARGS...: renders with the args and expects COUNT
+# lines matching the extended regex PATTERN in the document KIND/DOC.
+grep_doc() {
+    local name="$1" kind="$2" doc="$3" pattern="$4" want="$5" got
+    shift 5
+    if ! "$HELM" template rel "$chart" --namespace coalition "$@" >"$work/r.yaml" 2>"$work/err"; then
+        cat "$work/err"
+        fail "$name (render failed)"
+        return
+    fi
+    got="$(doc_of "$work/r.yaml" "$kind" "$doc" | grep -Ec -- "$pattern")"
+    if [[ "$got" == "$want" ]]; then
+        pass "$name"
+    else
+        fail "$name (expected $want lines /$pattern/ in $kind $doc, got $got)"
+    fi
+}
+
+# key_env DOC: the COALITION_ACCOUNTS_KEY entry of Deployment DOC in $work/r.yaml, on one line.
+key_env() {
+    doc_of "$work/r.yaml" Deployment "$1" | grep -A4 -- '- name: COALITION_ACCOUNTS_KEY$' |
+        sed 's/^ *//' | paste -sd' ' -
+}
+
+# generated_key FILE: the key in the generated Secret of a rendered FILE (empty if none).
+generated_key() {
+    doc_of "$1" Secret rel-coalition-accounts-key |
+        sed -n 's/^  accounts-key: "\(.*\)"$/\1/p' | base64 -d 2>/dev/null
+}
+
+grep_doc "accounts deployed by default" Deployment rel-coalition-accounts \
+    '^            - /usr/local/bin/coalition-accounts$' 1
+grep_doc "points deployed by default" Deployment rel-coalition-points \
+    '^            - /usr/local/bin/coalition-points$' 1
+grep_doc "accounts migration Job" Job rel-coalition-accounts-migrate '^            - migrate$' 1
+grep_doc "points migration Job" Job rel-coalition-points-migrate '^            - migrate$' 1
+grep_doc "accounts dials partners by Service name" ConfigMap rel-coalition-accounts \
+    '^  COALITION_PARTNERS_ADDR: "rel-coalition-partners:50051"$' 1
+grep_doc "points dials partners and accounts by Service name" ConfigMap rel-coalition-points \
+    '^  COALITION_(PARTNERS_ADDR: "rel-coalition-partners:50051"|ACCOUNTS_ADDR: "rel-coalition-accounts:50052")$' 2
+grep_doc "points settings default to the service's own" ConfigMap rel-coalition-points \
+    '^  COALITION_(THREADS_PER_QUEUE: "64"|POINTS_BATCH_MAX: "256"|POINTS_PROGRAM_REFRESH_MS: "1000"|POINTS_MEMBER_CACHE_MS: "5000")$' 4
+grep_rendered "the other processes keep 4 threads per queue" '^  COALITION_THREADS_PER_QUEUE: "4"$' 3
+grep_doc "config.threadsPerQueue leaves points at 64" ConfigMap rel-coalition-points \
+    '^  COALITION_THREADS_PER_QUEUE: "64"$' 1 --set config.threadsPerQueue=8
+grep_doc "points.config.threadsPerQueue sets the points threads" ConfigMap rel-coalition-points \
+    '^  COALITION_THREADS_PER_QUEUE: "128"$' 1 --set points.config.threadsPerQueue=128
+grep_doc "points settings and upstreams from values" ConfigMap rel-coalition-points \
+    '^  COALITION_(ACCOUNTS_ADDR: "acc\.elsewhere:50052"|PARTNERS_ADDR: "par\.elsewhere:50051"|POINTS_BATCH_MAX: "512"|POINTS_PROGRAM_REFRESH_MS: "0"|POINTS_MEMBER_CACHE_MS: "60000")$' 5 \
+    --set points.upstreams.accounts=acc.elsewhere:50052 --set points.upstreams.partners=par.elsewhere:50051 \
+    --set points.batchMax=512 --set points.programRefreshMs=0 --set points.memberCacheMs=60000
+
+if "$HELM" template rel "$chart" --namespace coalition >"$work/r.yaml" 2>"$work/err"; then
+    got="$(key_env rel-coalition-accounts)"
+    want="- name: COALITION_ACCOUNTS_KEY valueFrom: secretKeyRef: name: rel-coalition-accounts-key key: accounts-key"
+    if [[ "$got" == "$want" ]]; then
+        pass "accounts key from the generated Secret (secretKeyRef)"
+    else
+        fail "accounts key from the generated Secret (secretKeyRef): got '$got'"
+    fi
+    if doc_of "$work/r.yaml" Secret rel-coalition-accounts-key | grep -q '^    helm\.sh/resource-policy: keep$'; then
+        pass "generated accounts key Secret is kept (helm.sh/resource-policy: keep)"
+    else
+        fail "generated accounts key Secret is kept (helm.sh/resource-policy: keep)"
+    fi
+    key1="$(generated_key "$work/r.yaml")"
+    if [[ "$key1" =~ ^[0-9a-f]{64}$ ]]; then
+        pass "generated accounts key is 64 hex characters"
+    else
+        fail "generated accounts key is 64 hex characters (got ${#key1} characters)"
+    fi
+    "$HELM" template rel "$chart" --namespace coalition >"$work/r2.yaml" 2>/dev/null
+    key2="$(generated_key "$work/r2.yaml")"
+    if [[ -n "$key2" && "$key1" != "$key2" ]]; then
+        pass "a first install draws a random key"
+    else
+        fail "a first install draws a random key (two renders gave the same key)"
+    fi
+else
+    cat "$work/err"
+    fail "accounts key: render failed"
+fi
+if "$HELM" template rel "$chart" --namespace coalition --set accounts.key.existingSecret=my-key \
+    --set accounts.key.existingSecretKey=hex >"$work/r.yaml" 2>"$work/err"; then
+    got="$(key_env rel-coalition-accounts)"
+    want="- name: COALITION_ACCOUNTS_KEY valueFrom: secretKeyRef: name: my-key key: hex"
+    if [[ "$got" == "$want" && -z "$(doc_of "$work/r.yaml" Secret rel-coalition-accounts-key)" ]]; then
+        pass "accounts.key.existingSecret: that Secret, none generated"
+    else
+        fail "accounts.key.existingSecret: that Secret, none generated (got '$got')"
+    fi
+else
+    cat "$work/err"
+    fail "accounts.key.existingSecret: render failed"
+fi
+grep_rendered "accounts disabled: no key Secret" 'accounts-key' 0 --set accounts.enabled=false
+
+# The generated key must survive upgrades: the chart reads its Secret back with lookup, which
+# answers only against a cluster. A stub Kubernetes API (discovery and GET of Secrets) serves
+# three namespaces: "upgrade" holds a key, "damaged" a malformed one, "fresh" none; helm renders
+# with --dry-run=server against it.
+start_stub() {
+    command -v python3 >/dev/null 2>&1 || { log "python3 not found: cannot run the stub Kubernetes API"; return 1; }
+    cat >"$work/stub-kube.py" <<'STUB_PY'
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+secrets = json.load(open(sys.argv[1]))  # {"namespace/name": {key: base64 value}}
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+    def reply(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        path = self.path.split("?")[0].strip("/").split("/")
+        if path == ["version"]:
+            return self.reply(200, {"major": "1", "minor": "32", "gitVersion": "v1.32.0"})
+        if path == ["api"]:
+            return self.reply(200, {"kind": "APIVersions", "versions": ["v1"]})
+        if path == ["apis"]:
+            return self.reply(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+        if path == ["api", "v1"]:
+            return self.reply(200, {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                {"name": "secrets", "singularName": "secret", "namespaced": True,
+                 "kind": "Secret", "verbs": ["get"]}]})
+        if len(path) == 6 and path[:3] == ["api", "v1", "namespaces"] and path[4] == "secrets":
+            data = secrets.get(path[3] + "/" + path[5])
+            if data is not None:
+                return self.reply(200, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                    "metadata": {"name": path[5], "namespace": path[3]}, "data": data})
+        self.reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                         "reason": "NotFound", "code": 404})
+server = HTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+STUB_PY
+    printf '{"upgrade/rel-coalition-accounts-key": {"accounts-key": "%s"},\n "damaged/rel-coalition-accounts-key": {"accounts-key": "%s"}}\n' \
+        "$(printf '%s' "$stored_key" | base64 | tr -d '\n')" "$(printf 'not-a-key' | base64)" \
+        >"$work/stub-secrets.json"
+    python3 "$work/stub-kube.py" "$work/stub-secrets.json" >"$work/stub.port" 2>"$work/stub.err" &
+    stub_pid=$!
+    local i port=""
+    for ((i = 0; i < 100; i++)); do
+        port="$(head -n1 "$work/stub.port" 2>/dev/null)"
+        [[ -n "$port" ]] && break
+        kill -0 "$stub_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [[ -n "$port" ]] || { cat "$work/stub.err" >&2; log "the stub Kubernetes API did not start"; return 1; }
+    cat >"$work/kubeconfig" <<KUBECONFIG_END
+apiVersion: v1
+kind: Config
+clusters: [{name: stub, cluster: {server: "http://127.0.0.1:$port"}}]
+users: [{name: stub, user: {}}]
+contexts: [{name: stub, context: {cluster: stub, user: stub}}]
+current-context: stub
+KUBECONFIG_END
+}
+
+# helm_stub NAMESPACE HELM-ARGS...: helm template against the stub API (lookup answered).
+helm_stub() {
+    local ns="$1"
+    shift
+    KUBECONFIG="$work/kubeconfig" "$HELM" template rel "$chart" --namespace "$ns" --dry-run=server "$@"
+}
+
+stored_key="0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+if start_stub; then
+    pass "stub Kubernetes API for lookup"
+    if helm_stub upgrade >"$work/up.yaml" 2>"$work/err"; then
+        got="$(generated_key "$work/up.yaml")"
+        if [[ "$got" == "$stored_key" ]]; then
+            pass "upgrade keeps the generated accounts key (lookup of its Secret)"
+        else
+            fail "upgrade keeps the generated accounts key (lookup of its Secret): got '$got'"
+        fi
+    else
+        cat "$work/err"
+        fail "upgrade keeps the generated accounts key (render failed)"
+    fi
+    if helm_stub fresh >"$work/fresh.yaml" 2>"$work/err"; then
+        got="$(generated_key "$work/fresh.yaml")"
+        if [[ "$got" =~ ^[0-9a-f]{64}$ && "$got" != "$stored_key" ]]; then
+            pass "no Secret in the cluster: a new key is drawn"
+        else
+            fail "no Secret in the cluster: a new key is drawn (got '$got')"
+        fi
+    else
+        cat "$work/err"
+        fail "no Secret in the cluster: a new key is drawn (render failed)"
+    fi
+    refuses "a malformed stored key is refused, not replaced" 'not 64 hexadecimal' helm_stub damaged
+else
+    fail "stub Kubernetes API for lookup"
+fi
 
 refuses "schema refuses unknown values" 'additional properties|not allowed' \
     "$HELM" template rel "$chart" --set gateway.replicas=3
@@ -274,6 +536,12 @@ refuses "inline certificate needs its key" 'tls\.key' \
     "$HELM" template rel "$chart" --set gateway.tls.cert=x --set tls.caCert=y
 refuses "grace period must exceed the shutdown grace" 'terminationGracePeriodSeconds' \
     "$HELM" template rel "$chart" --set partners.terminationGracePeriodSeconds=10
+refuses "schema refuses points.batchMax above 4096" 'batchMax' \
+    "$HELM" template rel "$chart" --set points.batchMax=5000
+refuses "schema refuses an upstream without a port" 'upstreams' \
+    "$HELM" template rel "$chart" --set points.upstreams.accounts=accounts
+refuses "schema refuses an empty accounts.key.existingSecretKey" 'existingSecretKey' \
+    "$HELM" template rel "$chart" --set accounts.key.existingSecret=x --set-string accounts.key.existingSecretKey=
 refuses "Kubernetes older than 1.27 (gRPC probes) is refused" 'kubeVersion|incompatible' \
     "$HELM" template rel "$chart" --kube-version 1.26.0
 

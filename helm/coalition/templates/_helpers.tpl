@@ -189,10 +189,13 @@ is in values (regular Secrets do not exist yet at pre-install), else the existin
 {{- toYaml $cfg -}}
 {{- end -}}
 
-{{/* host:port the gateway dials for service NAME (context: dict "root" $ "name" NAME). */}}
+{{/* host:port a process dials for service NAME: its own "upstreams.NAME" value, else this
+release's Service (context: dict "root" $ "name" NAME "upstreams" MAP; without "upstreams",
+gateway.upstreams). */}}
 {{- define "coalition.upstream" -}}
 {{- $svc := index .root.Values .name -}}
-{{- $override := index .root.Values.gateway.upstreams .name -}}
+{{- $upstreams := ternary .upstreams .root.Values.gateway.upstreams (hasKey . "upstreams") | default dict -}}
+{{- $override := index $upstreams .name | default "" -}}
 {{- if $override -}}
 {{- $override -}}
 {{- else -}}
@@ -228,6 +231,47 @@ COALITION_ADMIN_IDENTITIES: {{ join "," $admins | quote }}
 COALITION_IDENTITY_CACHE_MS: {{ int64 .svc.identityCacheMs | quote }}
 COALITION_DEFAULT_DEADLINE_MS: {{ int64 .svc.defaultDeadlineMs | quote }}
 {{- end }}
+{{- if eq .name "accounts" }}
+COALITION_PARTNERS_ADDR: {{ include "coalition.upstream" (dict "root" .root "name" "partners" "upstreams" .svc.upstreams) | quote }}
+{{- end }}
+{{- if eq .name "points" }}
+COALITION_PARTNERS_ADDR: {{ include "coalition.upstream" (dict "root" .root "name" "partners" "upstreams" .svc.upstreams) | quote }}
+COALITION_ACCOUNTS_ADDR: {{ include "coalition.upstream" (dict "root" .root "name" "accounts" "upstreams" .svc.upstreams) | quote }}
+COALITION_POINTS_BATCH_MAX: {{ int64 .svc.batchMax | quote }}
+COALITION_POINTS_PROGRAM_REFRESH_MS: {{ int64 .svc.programRefreshMs | quote }}
+COALITION_POINTS_MEMBER_CACHE_MS: {{ int64 .svc.memberCacheMs | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* --- the accounts master key (COALITION_ACCOUNTS_KEY) --- */}}
+
+{{/* Name of the Secret holding it: accounts.key.existingSecret, else the one the chart
+generates, "<fullname>-accounts-key" (context: root). */}}
+{{- define "coalition.accountsKeySecretName" -}}
+{{- .Values.accounts.key.existingSecret | default (printf "%s-accounts-key" (include "coalition.fullname" .)) -}}
+{{- end -}}
+
+{{/* Key of the master key in that Secret (context: root). */}}
+{{- define "coalition.accountsKeySecretKey" -}}
+{{- if .Values.accounts.key.existingSecret -}}
+{{- .Values.accounts.key.existingSecretKey | default "accounts-key" -}}
+{{- else -}}
+accounts-key
+{{- end -}}
+{{- end -}}
+
+{{/* Processes allowed to call a service's gRPC port (its NetworkPolicy), as a space-separated
+list: who dials it (README "Processes"), the planned callers included (context: process). */}}
+{{- define "coalition.callers" -}}
+{{- if eq .name "partners" -}}
+gateway accounts points
+{{- else if eq .name "accounts" -}}
+gateway points referrals
+{{- else if eq .name "points" -}}
+gateway accounts referrals
+{{- else -}}
+gateway accounts points
+{{- end -}}
 {{- end -}}
 
 {{/* Seconds the kubelet gives a stopping pod: the preStop sleep, then the shutdown grace
