@@ -279,7 +279,7 @@ typedef struct batch {
     memrow **opm;
     holdrow **oph;
     int64_t *opval;
-    arr cols[24];
+    arr cols[80];
     /* The program transfers and events are posted in; NULL means the operation's own. Only an
      * exchange posts in a second program. */
     const Coalition__V1__Program *cur;
@@ -488,7 +488,10 @@ static int64_t i64(PGresult *r, int row, int col)
 static co_err query_arrays(co_pg_conn *c, const char *name, const char *sql, arr *const *cols,
                            int n, PGresult **out)
 {
-    const char *v[24];
+    const char *v[80];
+    if (n > 80) {
+        return CO_ERR_INTERNAL;
+    }
     for (int k = 0; k < n; k++) {
         if ((v[k] = arr_end(cols[k])) == NULL) {
             return CO_ERR_NOMEM;
@@ -1102,19 +1105,32 @@ static co_err load_members(co_pg_conn *c, batch *b)
         memrow *m = b->mems[i];
         arr_i64(m->debits ? da : oa, m->ma->id);
     }
+    /* One round trip: open lots (tag 0) of members with a debit, the soonest expiry (tag 1)
+     * of the others. */
     e = query_arrays(c, "pts_lots",
-                     "SELECT account_id, id, coalesce((extract(epoch FROM expire_time) *"
+                     "SELECT 0, account_id, id, coalesce((extract(epoch FROM expire_time) *"
                      " 1000000)::bigint, 9223372036854775807), points, remaining, transfer_id"
-                     " FROM points.lots"
-                     " WHERE account_id = ANY($1::bigint[]) AND remaining > 0"
-                     " ORDER BY account_id, id",
-                     (arr *[]){da}, 1, &r);
+                     " FROM points.lots WHERE account_id = ANY($1::bigint[]) AND remaining > 0"
+                     " UNION ALL"
+                     " SELECT 1, l.account_id, 0, (extract(epoch FROM l.expire_time) *"
+                     " 1000000)::bigint, sum(l.remaining), 0, 0 FROM points.lots l JOIN (SELECT"
+                     " account_id, min(expire_time) AS e FROM points.lots WHERE account_id ="
+                     " ANY($2::bigint[]) AND remaining > 0 AND expire_time > now() GROUP BY"
+                     " account_id) x ON x.account_id = l.account_id AND l.expire_time = x.e"
+                     " WHERE l.remaining > 0 GROUP BY l.account_id, l.expire_time"
+                     " ORDER BY 1, 2, 3",
+                     (arr *[]){da, oa}, 2, &r);
     if (e != CO_OK) {
         return e;
     }
     for (int row = 0; row < PQntuples(r); row++) {
-        memrow *m = mem_of_account(b, i64(r, row, 0));
+        memrow *m = mem_of_account(b, i64(r, row, 1));
         if (m == NULL) {
+            continue;
+        }
+        if (i64(r, row, 0) == 1) {
+            m->nx_us = i64(r, row, 3);
+            m->nx_pts = i64(r, row, 4);
             continue;
         }
         m->lots = grow(&b->a, m->lots, &m->caplots, m->nlots, sizeof *m->lots);
@@ -1124,30 +1140,11 @@ static co_err load_members(co_pg_conn *c, batch *b)
         }
         lotrow *l = &m->lots[m->nlots++];
         memset(l, 0, sizeof *l);
-        l->id = i64(r, row, 1);
-        l->expires_us = i64(r, row, 2);
-        l->points = i64(r, row, 3);
-        l->remaining = l->start_remaining = i64(r, row, 4);
-        l->transfer_id = i64(r, row, 5);
-    }
-    PQclear(r);
-    e = query_arrays(c, "pts_next_expiry",
-                     "SELECT l.account_id, (extract(epoch FROM l.expire_time) * 1000000)::bigint,"
-                     " sum(l.remaining) FROM points.lots l JOIN (SELECT account_id,"
-                     " min(expire_time) AS e FROM points.lots WHERE account_id = ANY($1::bigint[])"
-                     " AND remaining > 0 AND expire_time > now() GROUP BY account_id) x ON"
-                     " x.account_id = l.account_id AND l.expire_time = x.e WHERE l.remaining > 0"
-                     " GROUP BY 1, 2",
-                     (arr *[]){oa}, 1, &r);
-    if (e != CO_OK) {
-        return e;
-    }
-    for (int row = 0; row < PQntuples(r); row++) {
-        memrow *m = mem_of_account(b, i64(r, row, 0));
-        if (m != NULL) {
-            m->nx_us = i64(r, row, 1);
-            m->nx_pts = i64(r, row, 2);
-        }
+        l->id = i64(r, row, 2);
+        l->expires_us = i64(r, row, 3);
+        l->points = i64(r, row, 4);
+        l->remaining = l->start_remaining = i64(r, row, 5);
+        l->transfer_id = i64(r, row, 6);
     }
     PQclear(r);
     return CO_OK;
@@ -2683,343 +2680,249 @@ static co_err alloc_ids(co_pg_conn *c, batch *b)
     return CO_OK;
 }
 
-static co_err exec_write(co_pg_conn *c, const char *name, const char *sql, batch *b, int n)
-{
-    arr *cols[24];
-    for (int k = 0; k < n && k < 24; k++) {
-        cols[k] = &b->cols[k];
-    }
-    return query_arrays(c, name, sql, cols, n, NULL);
-}
+/* Column offsets of the one statement that writes a batch (see write_all). */
+enum {
+    W_T = 0,   /* transfers, 21 */
+    W_LI = 21, /* new lots, 6 */
+    W_LU = 27, /* lot remainders, 2 */
+    W_TK = 29, /* takes, 4 */
+    W_H = 33,  /* holds, 11 */
+    W_M = 44,  /* members, 8 */
+    W_B = 52,  /* balances, 3 */
+    W_E = 55,  /* settlement events, 11 */
+    W_C = 66,  /* chain heads, 3 */
+    W_R = 69,  /* outcomes, 5 */
+    W_N = 74,
+};
 
-static void cols_begin(batch *b, int n)
-{
-    for (int k = 0; k < n; k++) {
-        arr_begin(&b->cols[k]);
-    }
-}
+/* Everything a batch writes, in one statement of data-modifying CTEs (one round trip). The
+ * guarded balance update reports how many accounts it changed: fewer than asked means it
+ * refused an overdraft, and the batch rolls back. */
+static const char write_sql[] =
+    "WITH t AS (INSERT INTO points.transfers (id, program, seq, kind, debit_id, credit_id,"
+    " points, partner_id, request_id, member_id, member_balance_after, corrects_id, hold_id,"
+    " purchase_micros, currency, campaign_id, reason, program_version, metadata, create_time,"
+    " hash) SELECT i, p, s, k, d, cr, pt, pa, r, m, ba, co, h, pu, cu, ca, re, v, md::text[],"
+    " timestamptz 'epoch' + ti * interval '1 microsecond', decode(hs, 'hex') FROM"
+    " unnest($1::bigint[], $2::text[], $3::bigint[], $4::smallint[], $5::bigint[], $6::bigint[],"
+    " $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[],"
+    " $13::text[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::bigint[],"
+    " $19::text[], $20::bigint[], $21::text[]) AS u(i, p, s, k, d, cr, pt, pa, r, m, ba, co, h,"
+    " pu, cu, ca, re, v, md, ti, hs) RETURNING 1),"
+    " li AS (INSERT INTO points.lots (id, account_id, transfer_id, expire_time, points,"
+    " remaining) SELECT i, a, t, timestamptz 'epoch' + e * interval '1 microsecond', p, r FROM"
+    " unnest($22::bigint[], $23::bigint[], $24::bigint[], $25::bigint[], $26::bigint[],"
+    " $27::bigint[]) AS u(i, a, t, e, p, r) RETURNING 1),"
+    " lu AS (UPDATE points.lots l SET remaining = u.r FROM unnest($28::bigint[], $29::bigint[])"
+    " AS u(i, r) WHERE l.id = u.i RETURNING 1),"
+    " tk AS (INSERT INTO points.takes (transfer_id, lot_id, points, of_transfer_id) SELECT * FROM"
+    " unnest($30::bigint[], $31::bigint[], $32::bigint[], $33::bigint[]) RETURNING 1),"
+    " ho AS (INSERT INTO points.holds (hold_id, program, member_id, partner_id, points,"
+    " captured_points, status, hold_transfer_id, create_time, expire_time, close_time) SELECT h,"
+    " p, m, w, pt, cp, s, t, timestamptz 'epoch' + ct * interval '1 microsecond',"
+    " timestamptz 'epoch' + et * interval '1 microsecond', timestamptz 'epoch' + cl * interval"
+    " '1 microsecond' FROM unnest($34::text[], $35::text[], $36::text[], $37::text[],"
+    " $38::bigint[], $39::bigint[], $40::smallint[], $41::bigint[], $42::bigint[],"
+    " $43::bigint[], $44::bigint[]) AS u(h, p, m, w, pt, cp, s, t, ct, et, cl)"
+    " ON CONFLICT (hold_id) DO UPDATE SET captured_points = EXCLUDED.captured_points, status ="
+    " EXCLUDED.status, close_time = EXCLUDED.close_time RETURNING 1),"
+    " me AS (INSERT INTO points.members (program, member_id, account_id, hold_account_id,"
+    " first_earn_time, lifetime_earned, tier_code, tier_since) SELECT p, m, a, h,"
+    " timestamptz 'epoch' + f * interval '1 microsecond', l, t, timestamptz 'epoch' + s *"
+    " interval '1 microsecond' FROM unnest($45::text[], $46::text[], $47::bigint[],"
+    " $48::bigint[], $49::bigint[], $50::bigint[], $51::text[], $52::bigint[])"
+    " AS u(p, m, a, h, f, l, t, s) ON CONFLICT (program, member_id) DO UPDATE SET"
+    " first_earn_time = EXCLUDED.first_earn_time, lifetime_earned = EXCLUDED.lifetime_earned,"
+    " tier_code = EXCLUDED.tier_code, tier_since = EXCLUDED.tier_since RETURNING 1),"
+    " bal AS (UPDATE points.accounts a SET balance = a.balance + u.d FROM unnest($53::bigint[],"
+    " $54::bigint[], $55::boolean[]) AS u(i, d, n) WHERE a.id = u.i AND (NOT a.guarded OR u.n"
+    " OR a.balance + u.d >= 0) RETURNING 1),"
+    " ev AS (INSERT INTO points.settlement_events (id, kind, program, payer_partner_id,"
+    " payee_partner_id, points, unit_price_micros, amount_micros, currency, transfer_id,"
+    " create_time, reverses_id) SELECT i, k, p, a, b, pt, u, pt * u, c, t, timestamptz 'epoch'"
+    " + ti * interval '1 microsecond', rv FROM unnest($56::bigint[], $57::smallint[],"
+    " $58::text[], $59::text[], $60::text[], $61::bigint[], $62::bigint[], $63::text[],"
+    " $64::bigint[], $65::bigint[], $66::bigint[]) AS x(i, k, p, a, b, pt, u, c, t, ti, rv)"
+    " RETURNING 1),"
+    " ch AS (UPDATE points.chains c SET seq = u.s, last_hash = decode(u.h, 'hex') FROM"
+    " unnest($67::text[], $68::bigint[], $69::text[]) AS u(p, s, h) WHERE c.program = u.p AND"
+    " u.s > c.seq RETURNING 1),"
+    " rec AS (UPDATE points.idempotency i SET status = u.s, message = u.m, response ="
+    " decode(u.r, 'hex') FROM unnest($70::text[], $71::text[], $72::int[], $73::text[],"
+    " $74::text[]) AS u(c, q, s, m, r) WHERE i.caller = u.c AND i.request_id = u.q RETURNING 1)"
+    " SELECT (SELECT count(*) FROM bal)";
 
 static co_err write_all(co_pg_conn *c, batch *b)
 {
-    co_err e;
     int64_t now = b->ops[0]->now_us;
-    if (b->nx > 0) {
-        cols_begin(b, 21);
-        arr *A = b->cols;
-        for (size_t i = 0; i < b->nx; i++) {
-            const xfer *x = &b->x[i];
-            arr_i64(&A[0], x->id);
-            arr_str(&A[1], x->program);
-            arr_i64(&A[2], x->seq);
-            arr_i64(&A[3], x->kind);
-            arr_i64(&A[4], x->debit->id);
-            arr_i64(&A[5], x->credit->id);
-            arr_i64(&A[6], x->points);
-            arr_str(&A[7], x->partner_id);
-            arr_str(&A[8], x->request_id);
-            arr_str(&A[9], x->member_id);
-            arr_i64(&A[10], x->balance_after);
-            arr_opt(&A[11], x->corrects_id != 0, x->corrects_id);
-            arr_str(&A[12], x->hold_id);
-            arr_opt(&A[13], x->has_purchase, x->purchase);
-            arr_str(&A[14], x->currency);
-            arr_str(&A[15], x->campaign_id);
-            arr_str(&A[16], x->reason);
-            arr_i64(&A[17], x->version);
-            /* metadata as one text: a nested array literal per row would need equal lengths */
-            arr meta = {0};
-            arr_begin(&meta);
-            for (size_t k = 0; k < 2 * x->nmeta; k++) {
-                arr_str(&meta, x->meta[k]);
-            }
-            const char *ml = arr_end(&meta);
-            arr_str(&A[18], ml != NULL ? ml : "{}");
-            free(meta.p);
-            arr_i64(&A[19], now);
-            arr_hex(&A[20], x->hash, 32);
+    for (int k = 0; k < W_N; k++) {
+        arr_begin(&b->cols[k]);
+    }
+    arr *A = b->cols + W_T;
+    for (size_t i = 0; i < b->nx; i++) {
+        const xfer *x = &b->x[i];
+        arr_i64(&A[0], x->id);
+        arr_str(&A[1], x->program);
+        arr_i64(&A[2], x->seq);
+        arr_i64(&A[3], x->kind);
+        arr_i64(&A[4], x->debit->id);
+        arr_i64(&A[5], x->credit->id);
+        arr_i64(&A[6], x->points);
+        arr_str(&A[7], x->partner_id);
+        arr_str(&A[8], x->request_id);
+        arr_str(&A[9], x->member_id);
+        arr_i64(&A[10], x->balance_after);
+        arr_opt(&A[11], x->corrects_id != 0, x->corrects_id);
+        arr_str(&A[12], x->hold_id);
+        arr_opt(&A[13], x->has_purchase, x->purchase);
+        arr_str(&A[14], x->currency);
+        arr_str(&A[15], x->campaign_id);
+        arr_str(&A[16], x->reason);
+        arr_i64(&A[17], x->version);
+        /* metadata as one text: a nested array literal per row would need equal lengths */
+        arr meta = {0};
+        arr_begin(&meta);
+        for (size_t k = 0; k < 2 * x->nmeta; k++) {
+            arr_str(&meta, x->meta[k]);
         }
-        e = exec_write(c, "pts_ins_transfers",
-                       "INSERT INTO points.transfers (id, program, seq, kind, debit_id, credit_id,"
-                       " points, partner_id, request_id, member_id, member_balance_after,"
-                       " corrects_id, hold_id, purchase_micros, currency, campaign_id, reason,"
-                       " program_version, metadata, create_time, hash)"
-                       " SELECT i, p, s, k, d, cr, pt, pa, r, m, ba, co, h, pu, cu, ca, re, v,"
-                       " md::text[], timestamptz 'epoch' + t * interval '1 microsecond',"
-                       " decode(hs, 'hex') FROM unnest($1::bigint[], $2::text[], $3::bigint[],"
-                       " $4::smallint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[],"
-                       " $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::text[],"
-                       " $14::bigint[], $15::text[], $16::text[], $17::text[], $18::bigint[],"
-                       " $19::text[], $20::bigint[], $21::text[]) AS u(i, p, s, k, d, cr, pt, pa,"
-                       " r, m, ba, co, h, pu, cu, ca, re, v, md, t, hs)",
-                       b, 21);
-        if (e != CO_OK) {
-            return e;
-        }
+        const char *ml = arr_end(&meta);
+        arr_str(&A[18], ml != NULL ? ml : "{}");
+        free(meta.p);
+        arr_i64(&A[19], now);
+        arr_hex(&A[20], x->hash, 32);
     }
     /* lots: new ones, and remainders of loaded ones that changed */
-    cols_begin(b, 6);
-    size_t nnew = 0, nupd = 0;
     for (size_t i = 0; i < b->nmems; i++) {
         memrow *m = b->mems[i];
         for (size_t k = 0; k < m->nlots; k++) {
             lotrow *l = &m->lots[k];
             if (l->is_new) {
-                arr_i64(&b->cols[0], l->id);
-                arr_i64(&b->cols[1], m->ma->id);
-                arr_i64(&b->cols[2], b->x[l->xfer].id);
-                arr_opt(&b->cols[3], l->expires_us != PTS_NEVER, l->expires_us);
-                arr_i64(&b->cols[4], l->points);
-                arr_i64(&b->cols[5], l->remaining);
-                nnew++;
+                A = b->cols + W_LI;
+                arr_i64(&A[0], l->id);
+                arr_i64(&A[1], m->ma->id);
+                arr_i64(&A[2], b->x[l->xfer].id);
+                arr_opt(&A[3], l->expires_us != PTS_NEVER, l->expires_us);
+                arr_i64(&A[4], l->points);
+                arr_i64(&A[5], l->remaining);
+            } else if (l->remaining != l->start_remaining) {
+                A = b->cols + W_LU;
+                arr_i64(&A[0], l->id);
+                arr_i64(&A[1], l->remaining);
             }
         }
     }
-    if (nnew > 0) {
-        e = exec_write(c, "pts_ins_lots",
-                       "INSERT INTO points.lots (id, account_id, transfer_id, expire_time, points,"
-                       " remaining) SELECT i, a, t, timestamptz 'epoch' + e * interval"
-                       " '1 microsecond', p, r FROM unnest($1::bigint[], $2::bigint[],"
-                       " $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])"
-                       " AS u(i, a, t, e, p, r)",
-                       b, 6);
-        if (e != CO_OK) {
-            return e;
-        }
+    /* one row per (transfer, lot): a debit never takes twice from one lot */
+    A = b->cols + W_TK;
+    for (size_t i = 0; i < b->nt; i++) {
+        const takerow *t = &b->t[i];
+        arr_i64(&A[0], b->x[t->xfer].id);
+        arr_i64(&A[1], t->m->lots[t->lot].id);
+        arr_i64(&A[2], t->points);
+        arr_opt(&A[3], t->of_transfer != 0, t->of_transfer);
     }
-    cols_begin(b, 2);
+    A = b->cols + W_H;
+    for (size_t i = 0; i < b->nholds; i++) {
+        const holdrow *h = b->holds[i];
+        if (!h->is_new && !h->dirty) {
+            continue;
+        }
+        arr_str(&A[0], h->hold_id);
+        arr_str(&A[1], h->program);
+        arr_str(&A[2], h->member_id);
+        arr_str(&A[3], h->partner_id);
+        arr_i64(&A[4], h->points);
+        arr_i64(&A[5], h->captured);
+        arr_i64(&A[6], h->status);
+        arr_i64(&A[7], h->hold_transfer_id);
+        arr_i64(&A[8], h->create_us);
+        arr_i64(&A[9], h->expire_us);
+        arr_opt(&A[10], h->status != PTS_HOLD_ACTIVE, h->close_us);
+    }
+    A = b->cols + W_M;
     for (size_t i = 0; i < b->nmems; i++) {
-        memrow *m = b->mems[i];
-        for (size_t k = 0; k < m->nlots; k++) {
-            lotrow *l = &m->lots[k];
-            if (!l->is_new && l->remaining != l->start_remaining) {
-                arr_i64(&b->cols[0], l->id);
-                arr_i64(&b->cols[1], l->remaining);
-                nupd++;
-            }
+        const memrow *m = b->mems[i];
+        if (m->exists && !m->dirty) {
+            continue;
         }
+        arr_str(&A[0], m->program);
+        arr_str(&A[1], m->member_id);
+        arr_i64(&A[2], m->ma->id);
+        arr_i64(&A[3], m->ha->id);
+        arr_opt(&A[4], m->first_earn_us != 0, m->first_earn_us);
+        arr_i64(&A[5], m->lifetime);
+        arr_str(&A[6], m->tier);
+        arr_opt(&A[7], m->tier_since_us != 0, m->tier_since_us);
     }
-    if (nupd > 0) {
-        e = exec_write(c, "pts_upd_lots",
-                       "UPDATE points.lots l SET remaining = u.r FROM unnest($1::bigint[],"
-                       " $2::bigint[]) AS u(i, r) WHERE l.id = u.i",
-                       b, 2);
-        if (e != CO_OK) {
-            return e;
-        }
-    }
-    if (b->nt > 0) {
-        /* one row per (transfer, lot): a debit never takes twice from one lot */
-        cols_begin(b, 4);
-        for (size_t i = 0; i < b->nt; i++) {
-            const takerow *t = &b->t[i];
-            arr_i64(&b->cols[0], b->x[t->xfer].id);
-            arr_i64(&b->cols[1], t->m->lots[t->lot].id);
-            arr_i64(&b->cols[2], t->points);
-            arr_opt(&b->cols[3], t->of_transfer != 0, t->of_transfer);
-        }
-        e = exec_write(c, "pts_ins_takes",
-                       "INSERT INTO points.takes (transfer_id, lot_id, points, of_transfer_id)"
-                       " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],"
-                       " $4::bigint[])",
-                       b, 4);
-        if (e != CO_OK) {
-            return e;
-        }
-    }
-    if (b->nholds > 0) {
-        cols_begin(b, 11);
-        size_t nh = 0;
-        for (size_t i = 0; i < b->nholds; i++) {
-            const holdrow *h = b->holds[i];
-            if (!h->is_new && !h->dirty) {
-                continue;
-            }
-            arr_str(&b->cols[0], h->hold_id);
-            arr_str(&b->cols[1], h->program);
-            arr_str(&b->cols[2], h->member_id);
-            arr_str(&b->cols[3], h->partner_id);
-            arr_i64(&b->cols[4], h->points);
-            arr_i64(&b->cols[5], h->captured);
-            arr_i64(&b->cols[6], h->status);
-            arr_i64(&b->cols[7], h->hold_transfer_id);
-            arr_i64(&b->cols[8], h->create_us);
-            arr_i64(&b->cols[9], h->expire_us);
-            arr_opt(&b->cols[10], h->status != PTS_HOLD_ACTIVE, h->close_us);
-            nh++;
-        }
-        if (nh > 0) {
-            e = exec_write(c, "pts_upsert_holds",
-                           "INSERT INTO points.holds (hold_id, program, member_id, partner_id,"
-                           " points, captured_points, status, hold_transfer_id, create_time,"
-                           " expire_time, close_time) SELECT h, p, m, w, pt, cp, s, t,"
-                           " timestamptz 'epoch' + ct * interval '1 microsecond',"
-                           " timestamptz 'epoch' + et * interval '1 microsecond',"
-                           " timestamptz 'epoch' + cl * interval '1 microsecond'"
-                           " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-                           " $5::bigint[], $6::bigint[], $7::smallint[], $8::bigint[],"
-                           " $9::bigint[], $10::bigint[], $11::bigint[])"
-                           " AS u(h, p, m, w, pt, cp, s, t, ct, et, cl)"
-                           " ON CONFLICT (hold_id) DO UPDATE SET captured_points ="
-                           " EXCLUDED.captured_points, status = EXCLUDED.status,"
-                           " close_time = EXCLUDED.close_time",
-                           b, 11);
-            if (e != CO_OK) {
-                return e;
-            }
-        }
-    }
-    if (b->nmems > 0) {
-        cols_begin(b, 8);
-        size_t nm = 0;
-        for (size_t i = 0; i < b->nmems; i++) {
-            const memrow *m = b->mems[i];
-            if (m->exists && !m->dirty) {
-                continue;
-            }
-            arr_str(&b->cols[0], m->program);
-            arr_str(&b->cols[1], m->member_id);
-            arr_i64(&b->cols[2], m->ma->id);
-            arr_i64(&b->cols[3], m->ha->id);
-            arr_opt(&b->cols[4], m->first_earn_us != 0, m->first_earn_us);
-            arr_i64(&b->cols[5], m->lifetime);
-            arr_str(&b->cols[6], m->tier);
-            arr_opt(&b->cols[7], m->tier_since_us != 0, m->tier_since_us);
-            nm++;
-        }
-        if (nm > 0) {
-            e = exec_write(c, "pts_upsert_members",
-                           "INSERT INTO points.members (program, member_id, account_id,"
-                           " hold_account_id, first_earn_time, lifetime_earned, tier_code,"
-                           " tier_since) SELECT p, m, a, h,"
-                           " timestamptz 'epoch' + f * interval '1 microsecond', l, t,"
-                           " timestamptz 'epoch' + s * interval '1 microsecond'"
-                           " FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[],"
-                           " $5::bigint[], $6::bigint[], $7::text[], $8::bigint[])"
-                           " AS u(p, m, a, h, f, l, t, s)"
-                           " ON CONFLICT (program, member_id) DO UPDATE SET first_earn_time ="
-                           " EXCLUDED.first_earn_time, lifetime_earned = EXCLUDED.lifetime_earned,"
-                           " tier_code = EXCLUDED.tier_code, tier_since = EXCLUDED.tier_since",
-                           b, 8);
-            if (e != CO_OK) {
-                return e;
-            }
-        }
-    }
-    /* Balances, netted per account, guarded in the database. */
-    cols_begin(b, 3);
+    /* balances, netted per account, guarded in the database */
+    A = b->cols + W_B;
     size_t nd = 0;
     for (size_t i = 0; i < b->naccts; i++) {
         const acct *ac = b->accts[i];
         if (ac->balance != ac->start) {
-            arr_i64(&b->cols[0], ac->id);
-            arr_i64(&b->cols[1], ac->balance - ac->start);
-            arr_str(&b->cols[2], ac->neg_ok ? "t" : "f");
+            arr_i64(&A[0], ac->id);
+            arr_i64(&A[1], ac->balance - ac->start);
+            arr_str(&A[2], ac->neg_ok ? "t" : "f");
             nd++;
         }
     }
-    if (nd > 0) {
-        const char *v[3];
-        for (int k = 0; k < 3; k++) {
-            if ((v[k] = arr_end(&b->cols[k])) == NULL) {
-                return CO_ERR_NOMEM;
-            }
-        }
-        PGresult *r;
-        e = q(c, "pts_upd_balances",
-              "UPDATE points.accounts a SET balance = a.balance + u.d FROM unnest($1::bigint[],"
-              " $2::bigint[], $3::boolean[]) AS u(i, d, n) WHERE a.id = u.i AND"
-              " (NOT a.guarded OR u.n OR a.balance + u.d >= 0) RETURNING a.id",
-              3, v, &r);
-        if (e != CO_OK) {
-            return e;
-        }
-        size_t updated = (size_t)PQntuples(r);
-        PQclear(r);
-        if (updated != nd) {
-            co_log(CO_LOG_ERROR, "guarded balance update refused an overdraft", "{s:i, s:i}",
-                   "accounts", (int)nd, "updated", (int)updated);
-            return CO_ERR_INTERNAL; /* the batch reruns op by op */
-        }
+    A = b->cols + W_E;
+    for (size_t i = 0; i < b->nev; i++) {
+        const eventrow *ev = &b->ev[i];
+        arr_i64(&A[0], ev->id);
+        arr_i64(&A[1], ev->kind);
+        arr_str(&A[2], ev->program);
+        arr_str(&A[3], ev->payer);
+        arr_str(&A[4], ev->payee);
+        arr_i64(&A[5], ev->points);
+        arr_i64(&A[6], ev->unit);
+        arr_str(&A[7], ev->currency);
+        arr_i64(&A[8], b->x[ev->xfer].id);
+        arr_i64(&A[9], now);
+        arr_opt(&A[10], ev->reverses_id != 0, ev->reverses_id);
     }
-    if (b->nev > 0) {
-        cols_begin(b, 11);
-        for (size_t i = 0; i < b->nev; i++) {
-            const eventrow *ev = &b->ev[i];
-            arr_i64(&b->cols[0], ev->id);
-            arr_i64(&b->cols[1], ev->kind);
-            arr_str(&b->cols[2], ev->program);
-            arr_str(&b->cols[3], ev->payer);
-            arr_str(&b->cols[4], ev->payee);
-            arr_i64(&b->cols[5], ev->points);
-            arr_i64(&b->cols[6], ev->unit);
-            arr_str(&b->cols[7], ev->currency);
-            arr_i64(&b->cols[8], b->x[ev->xfer].id);
-            arr_i64(&b->cols[9], now);
-            arr_opt(&b->cols[10], ev->reverses_id != 0, ev->reverses_id);
-        }
-        e = exec_write(c, "pts_ins_events",
-                       "INSERT INTO points.settlement_events (id, kind, program, payer_partner_id,"
-                       " payee_partner_id, points, unit_price_micros, amount_micros, currency,"
-                       " transfer_id, create_time, reverses_id) SELECT i, k, p, a, b, pt, u,"
-                       " pt * u, c, t, timestamptz 'epoch' + ti * interval '1 microsecond', rv"
-                       " FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::text[],"
-                       " $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[],"
-                       " $10::bigint[], $11::bigint[]) AS x(i, k, p, a, b, pt, u, c, t, ti, rv)",
-                       b, 11);
-        if (e != CO_OK) {
-            return e;
-        }
+    A = b->cols + W_C;
+    for (size_t i = 0; b->nx > 0 && i < b->nchains; i++) {
+        arr_str(&A[0], b->chains[i]->program);
+        arr_i64(&A[1], b->chains[i]->seq);
+        arr_hex(&A[2], b->chains[i]->hash, 32);
     }
-    if (b->nchains > 0 && b->nx > 0) {
-        cols_begin(b, 3);
-        for (size_t i = 0; i < b->nchains; i++) {
-            arr_str(&b->cols[0], b->chains[i]->program);
-            arr_i64(&b->cols[1], b->chains[i]->seq);
-            arr_hex(&b->cols[2], b->chains[i]->hash, 32);
-        }
-        e = exec_write(c, "pts_upd_chains",
-                       "UPDATE points.chains c SET seq = u.s, last_hash = decode(u.h, 'hex')"
-                       " FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(p, s, h)"
-                       " WHERE c.program = u.p AND u.s > c.seq",
-                       b, 3);
-        if (e != CO_OK) {
-            return e;
-        }
-    }
-    /* The outcome of each keyed operation, replayed to repeats. */
-    cols_begin(b, 5);
-    size_t nr = 0;
+    /* the outcome of each keyed operation, replayed to repeats */
+    A = b->cols + W_R;
     for (size_t i = 0; i < b->n; i++) {
         pts_op *op = b->ops[i];
         if (!b->live[i] || op->request_id == NULL || op->request_id[0] == '\0') {
             continue;
         }
-        arr_str(&b->cols[0], op->caller);
-        arr_str(&b->cols[1], op->request_id);
-        arr_i64(&b->cols[2], op->err == CO_OK ? 0 : (int64_t)co_err_to_grpc(op->err));
-        arr_str(&b->cols[3], op->err == CO_OK ? "" : op->message);
+        arr_str(&A[0], op->caller);
+        arr_str(&A[1], op->request_id);
+        arr_i64(&A[2], op->err == CO_OK ? 0 : (int64_t)co_err_to_grpc(op->err));
+        arr_str(&A[3], op->err == CO_OK ? "" : op->message);
         if (op->err == CO_OK) {
             char *hexr = co_arena_alloc(&b->a, 2 * op->resp_len + 1);
             if (hexr == NULL) {
                 return CO_ERR_NOMEM;
             }
             pts_hex(op->resp, op->resp_len, hexr);
-            arr_str(&b->cols[4], hexr);
+            arr_str(&A[4], hexr);
         } else {
-            arr_null(&b->cols[4]);
+            arr_null(&A[4]);
         }
-        nr++;
     }
-    if (nr > 0) {
-        e = exec_write(c, "pts_record",
-                       "UPDATE points.idempotency i SET status = u.s, message = u.m, response ="
-                       " decode(u.r, 'hex') FROM unnest($1::text[], $2::text[], $3::int[],"
-                       " $4::text[], $5::text[]) AS u(c, q, s, m, r)"
-                       " WHERE i.caller = u.c AND i.request_id = u.q",
-                       b, 5);
-        if (e != CO_OK) {
-            return e;
-        }
+    arr *cols[W_N];
+    for (int k = 0; k < W_N; k++) {
+        cols[k] = &b->cols[k];
+    }
+    PGresult *r;
+    co_err e = query_arrays(c, "pts_write", write_sql, cols, W_N, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    size_t updated = (size_t)i64(r, 0, 0);
+    PQclear(r);
+    if (updated != nd) {
+        co_log(CO_LOG_ERROR, "guarded balance update refused an overdraft", "{s:i, s:i}",
+               "accounts", (int)nd, "updated", (int)updated);
+        return CO_ERR_INTERNAL; /* the batch reruns op by op */
     }
     return CO_OK;
 }
@@ -3029,7 +2932,7 @@ static co_err write_all(co_pg_conn *c, batch *b)
 
 static void batch_reset(batch *b)
 {
-    for (int k = 0; k < 24; k++) {
+    for (int k = 0; k < 80; k++) {
         free(b->cols[k].p);
     }
     co_arena_release(&b->a);
@@ -3132,7 +3035,7 @@ static void run_ops(pts_exec *ex, pts_op **ops, size_t n)
                co_err_name(e), "ms",
                (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     }
-    for (int k = 0; k < 24; k++) {
+    for (int k = 0; k < 80; k++) {
         free(b.cols[k].p);
     }
     co_arena_release(&b.a);
