@@ -316,6 +316,8 @@ co_err co_caller_authorize(co_call *call, void *ud)
         }
         caller->role = CO_ROLE_PARTNER;
         caller->partner_id = pid;
+        const char *status = co_call_metadata(call, CO_MD_PARTNER_STATUS);
+        caller->inactive = status != NULL && strcmp(status, "active") != 0;
     } else {
         return co_call_fail(call, CO_ERR_UNAUTHENTICATED, "unknown caller role");
     }

@@ -91,6 +91,7 @@ typedef struct co_caller {
     co_role role;
     const char *partner_id; /* the partner (for admin: "operator"); NULL for CO_ROLE_SERVICE */
     const char *service;    /* the calling service's name from its certificate */
+    bool inactive;          /* a partner the gateway reports as PENDING or SUSPENDED */
 } co_caller;
 
 /* The operator's own partner id. */
@@ -99,6 +100,8 @@ typedef struct co_caller {
 /* Metadata keys the gateway sets (and strips from what partners send). */
 #define CO_MD_PARTNER_ID "coalition-partner-id"
 #define CO_MD_ROLE       "coalition-role"
+/* "active", "pending" or "suspended": the partner's status as the gateway last resolved it. */
+#define CO_MD_PARTNER_STATUS "coalition-partner-status"
 
 /*
  * Default authorize hook of internal services: the peer must present a certificate of a

@@ -147,7 +147,7 @@ typedef struct proxy {
     co_call *call;
     const upstream *up;
     grpc_call *child;
-    grpc_metadata md[2];
+    grpc_metadata md[3];
     grpc_metadata_array initial;
     grpc_metadata_array trailing;
     grpc_byte_buffer *recv;
@@ -226,6 +226,13 @@ static void forward(co_call *call, grpc_byte_buffer *req, void *ud)
     p->md[0].value = grpc_slice_from_copied_string(who->who.partner_id);
     p->md[1].key = grpc_slice_from_static_string(CO_MD_ROLE);
     p->md[1].value = grpc_slice_from_static_string(who->who.admin ? "admin" : "partner");
+    /* Whether the partner may act now: services refuse changes by a partner that is not
+     * ACTIVE (the status is at most COALITION_IDENTITY_CACHE_MS old). */
+    p->md[2].key = grpc_slice_from_static_string(CO_MD_PARTNER_STATUS);
+    p->md[2].value = grpc_slice_from_static_string(
+        who->who.status == COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE      ? "active"
+        : who->who.status == COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_SUSPENDED ? "suspended"
+                                                                                     : "pending");
 
     /* The child inherits the caller's deadline and cancellation; this caps calls without one. */
     int64_t left = co_call_ms_left(call);
@@ -248,7 +255,7 @@ static void forward(co_call *call, grpc_byte_buffer *req, void *ud)
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = 2;
+    ops[0].data.send_initial_metadata.count = 3;
     ops[0].data.send_initial_metadata.metadata = p->md;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = req;

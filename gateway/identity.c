@@ -21,6 +21,7 @@ typedef struct entry {
     char id[GW_IDENTITY_MAX];
     int known;
     char partner_id[64];
+    int status;
     int64_t expires_ms;
 } entry;
 
@@ -108,6 +109,7 @@ co_err gw_identity_resolve(gw_identity *g, const char *spiffe_id, int64_t timeou
             return CO_ERR_UNAUTHENTICATED;
         }
         out->admin = 1;
+        out->status = COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE;
         snprintf(out->partner_id, sizeof out->partner_id, "operator");
         return CO_OK;
     }
@@ -123,6 +125,7 @@ co_err gw_identity_resolve(gw_identity *g, const char *spiffe_id, int64_t timeou
         int known = e->known;
         if (known) {
             out->admin = 0;
+            out->status = e->status;
             memcpy(out->partner_id, e->partner_id, sizeof out->partner_id);
         }
         pthread_mutex_unlock(&g->mu);
@@ -147,10 +150,12 @@ co_err gw_identity_resolve(gw_identity *g, const char *spiffe_id, int64_t timeou
                         &coalition__internal__v1__resolve_identity_response__descriptor, &self_md,
                         1, timeout_ms, true, &a, &resp, &st);
     int known = 0;
+    int status = 0;
     char pid[64] = "";
     if (err == CO_OK) {
         const Coalition__Internal__V1__ResolveIdentityResponse *r = (const void *)resp;
         known = co_name_is_valid(r->partner_id, strlen(r->partner_id));
+        status = (int)r->status;
         snprintf(pid, sizeof pid, "%s", r->partner_id);
     } else if (err == CO_ERR_DEADLINE_EXCEEDED) {
         co_arena_release(&a);
@@ -167,6 +172,7 @@ co_err gw_identity_resolve(gw_identity *g, const char *spiffe_id, int64_t timeou
     pthread_mutex_lock(&g->mu);
     snprintf(e->id, sizeof e->id, "%s", spiffe_id);
     e->known = known;
+    e->status = status;
     memcpy(e->partner_id, pid, sizeof e->partner_id);
     e->expires_ms =
         now_ms() +
@@ -177,6 +183,7 @@ co_err gw_identity_resolve(gw_identity *g, const char *spiffe_id, int64_t timeou
         return CO_ERR_UNAUTHENTICATED;
     }
     out->admin = 0;
+    out->status = status;
     memcpy(out->partner_id, pid, sizeof out->partner_id);
     return CO_OK;
 }

@@ -14,6 +14,7 @@ typedef struct gw_identity gw_identity;
 typedef struct gw_principal {
     int admin;           /* 1 for a coalition admin */
     char partner_id[64]; /* the partner ("operator" for admins) */
+    int status;          /* coalition.v1.PartnerStatus of a partner; ACTIVE for admins */
 } gw_principal;
 
 /* A resolver asking the partners service's Directory through dir (not owned), caching answers

@@ -224,6 +224,11 @@ static co_err submit(co_call *call, pts_state *st, pts_op *op, const ProtobufCMe
 {
     co_arena *a = co_call_arena(call);
     const co_caller *who = co_caller_of(call);
+    if (who->inactive) {
+        return co_call_fail(call, CO_ERR_FAILED_PRECONDITION,
+                            "partner \"%s\" is not active: it may read but not move points",
+                            who->partner_id);
+    }
     op->caller = who->partner_id;
     op->method = co_call_method(call);
     if (!co_pb_hash(req, a, op->hash)) {

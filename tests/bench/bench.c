@@ -812,6 +812,8 @@ static bool points_setup(h_stack *s, co_client *admin, points_bench *pb)
 {
     it_register_or_die(admin, "bakery", "bakery");
     it_register_or_die(admin, "fuelco", "fuelco");
+    it_activate_or_die(admin, "bakery");
+    it_activate_or_die(admin, "fuelco");
     pb->owner = h_client(s, H_GATEWAY, "partner-bakery");
     pb->participant = h_client(s, H_GATEWAY, "partner-fuelco");
     Coalition__V1__Rational ppu = COALITION__V1__RATIONAL__INIT;

@@ -156,6 +156,23 @@ void it_register_or_die(co_client *admin, const char *id, const char *name)
     co_arena_release(&a);
 }
 
+void it_activate_or_die(co_client *admin, const char *id)
+{
+    co_arena a;
+    co_arena_init(&a, 0);
+    char rid[64];
+    snprintf(rid, sizeof rid, "act-%s", id);
+    co_client_status st;
+    if (it_set_partner_status(admin, &a, rid, id,
+                              COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE, "test set-up",
+                              &st) == NULL) {
+        fprintf(stderr, "could not activate %s: %s: %s\n", id, co_grpc_status_name(st.code),
+                st.details);
+        exit(1);
+    }
+    co_arena_release(&a);
+}
+
 /* --- fixture --- */
 
 /* cmocka 1.1 leaves a failed group teardown out of its result: it_exit_code reports it. */

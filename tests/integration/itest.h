@@ -73,6 +73,9 @@ Coalition__V1__Partner *it_set_partner_status(co_client *c, co_arena *a, const c
  * prints why and exits the program with status 1 (for group setup, outside any test). */
 void it_register_or_die(co_client *admin, const char *id, const char *name);
 
+/* Sets partner id ACTIVE as admin with request id "act-<id>"; exits like it_register_or_die. */
+void it_activate_or_die(co_client *admin, const char *id);
+
 /* --- fixture --- */
 
 /* What a group's tests share: the stack and clients to the gateway. The fixture owns all. */

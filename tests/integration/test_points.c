@@ -737,6 +737,53 @@ static void test_earn_rules_tiers_campaigns_and_chance(void **state)
     co_arena_release(&a);
 }
 
+static void test_suspended_partner_reads_but_does_not_move_points(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    assert_non_null(it_set_partner_status(fx->admin, &a, "susp-fuelco", "fuelco",
+                                          COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_SUSPENDED,
+                                          "unpaid invoices", &st));
+    /* The gateway trusts a resolved certificate for up to COALITION_IDENTITY_CACHE_MS (5 s). */
+    long long t0 = h_now_ms();
+    int attempt = 0;
+    do {
+        /* a new request each time: one that went through before the cache expired replays */
+        earn(fuelco, &a, co_arena_printf(&a, "susp-earn-%d", attempt++), anna, PROG, 1000000, &st);
+        if (st.code == FAILED) {
+            break;
+        }
+        struct timespec ts = {0, 200000000};
+        nanosleep(&ts, NULL);
+    } while (h_now_ms() - t0 < 8000);
+    IT_EXPECT_STATUS(st, FAILED, "not active");
+    redeem(fuelco, &a, "susp-redeem", anna, 1, false, &st);
+    IT_EXPECT_STATUS(st, FAILED, "not active");
+    assert_true(available_in(anna, PROG) >= 0); /* reads still work (as fuelco) */
+    Coalition__V1__MemberRef ref = by_id(anna);
+    Coalition__V1__GetBalanceRequest gb = COALITION__V1__GET_BALANCE_REQUEST__INIT;
+    gb.member = &ref;
+    call(fuelco, &a, SVC "GetBalance", &gb.base, &coalition__v1__get_balance_response__descriptor,
+         &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_non_null(it_set_partner_status(fx->admin, &a, "unsusp-fuelco", "fuelco",
+                                          COALITION__V1__PARTNER_STATUS__PARTNER_STATUS_ACTIVE,
+                                          "paid", &st));
+    t0 = h_now_ms();
+    do {
+        earn(fuelco, &a, "susp-earn-2", anna, PROG, 1000000, &st);
+        if (st.code == OK) {
+            break;
+        }
+        struct timespec ts = {0, 200000000};
+        nanosleep(&ts, NULL);
+    } while (h_now_ms() - t0 < 8000);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    co_arena_release(&a);
+}
+
 static void test_hostile_inputs_get_clear_statuses(void **state)
 {
     (void)state;
@@ -1041,6 +1088,8 @@ static int setup(void **state)
     fx->bakery = h_client(fx->s, H_GATEWAY, "partner-bakery");
     it_register_or_die(fx->admin, "bakery", "bakery");
     it_register_or_die(fx->admin, "fuelco", "fuelco");
+    it_activate_or_die(fx->admin, "bakery");
+    it_activate_or_die(fx->admin, "fuelco");
     fuelco = h_client(fx->s, H_GATEWAY, "partner-fuelco");
     co_arena a;
     co_arena_init(&a, 0);
@@ -1084,6 +1133,7 @@ int main(void)
         cmocka_unit_test(test_reverse_earns_and_redemptions),
         cmocka_unit_test(test_expiry_moves_expired_lots_once),
         cmocka_unit_test(test_earn_rules_tiers_campaigns_and_chance),
+        cmocka_unit_test(test_suspended_partner_reads_but_does_not_move_points),
         cmocka_unit_test(test_hostile_inputs_get_clear_statuses),
         cmocka_unit_test(test_list_transactions_pages_newest_first),
         cmocka_unit_test(test_verify_detects_tampering),

@@ -1172,6 +1172,8 @@ static int setup(void **state)
     fx->bakery = h_client(fx->s, H_GATEWAY, "partner-bakery");
     it_register_or_die(fx->admin, "bakery", "bakery");
     it_register_or_die(fx->admin, "fuelco", "fuelco");
+    it_activate_or_die(fx->admin, "bakery");
+    it_activate_or_die(fx->admin, "fuelco");
     fuelco = h_client(fx->s, H_GATEWAY, "partner-fuelco");
     co_arena a;
     co_arena_init(&a, 0);
