@@ -1604,6 +1604,53 @@ co_err prt_get_program_snapshot(co_call *call, const ProtobufCMessage *msg, Prot
     return CO_OK;
 }
 
+/* --- Directory.GetReward (internal) --- */
+
+typedef struct reward_args {
+    co_arena *a;
+    const char *reward_id;
+    prt_reward row;
+} reward_args;
+
+static co_err reward_get_tx(co_pg_conn *c, void *ud)
+{
+    reward_args *ra = ud;
+    return prt_store_reward_get(c, ra->reward_id, ra->a, &ra->row);
+}
+
+co_err prt_get_reward(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp, void *ud)
+{
+    prt_state *st = ud;
+    const Coalition__Internal__V1__GetRewardRequest *req = (const void *)msg;
+    co_arena *a = co_call_arena(call);
+    if (co_caller_of(call)->role != CO_ROLE_SERVICE) {
+        return co_call_fail(call, CO_ERR_PERMISSION_DENIED, "internal method");
+    }
+    size_t n = strlen(req->reward_id);
+    if (n < 5 || n > 24 || strncmp(req->reward_id, "rwd-", 4) != 0 ||
+        strspn(req->reward_id + 4, "0123456789") != n - 4) {
+        return fail_field(call, "reward_id", "must be \"rwd-\" followed by digits");
+    }
+    reward_args ra = {.a = a, .reward_id = req->reward_id};
+    co_err e = read_tx(st, call, reward_get_tx, &ra);
+    if (e == CO_ERR_NOT_FOUND) {
+        return co_call_fail(call, e, "reward \"%s\" not found", req->reward_id);
+    }
+    if (e != CO_OK) {
+        return e;
+    }
+    Coalition__Internal__V1__GetRewardResponse *r = co_arena_alloc(a, sizeof *r);
+    if (r == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    coalition__internal__v1__get_reward_response__init(r);
+    if ((r->reward = reward_pb(a, &ra.row)) == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    *resp = &r->base;
+    return CO_OK;
+}
+
 /* --- Directory.GetMembershipPlan (internal) --- */
 
 typedef struct plan_args {

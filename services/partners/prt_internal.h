@@ -47,6 +47,8 @@ co_err prt_create_membership_plan(co_call *call, const ProtobufCMessage *msg,
                                   ProtobufCMessage **resp, void *ud);
 co_err prt_get_program_snapshot(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
                                 void *ud);
+co_err prt_get_reward(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                      void *ud);
 co_err prt_get_membership_plan(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
                                void *ud);
 

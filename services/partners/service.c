@@ -482,6 +482,8 @@ static const co_method method_rows[] = {
     ROW("coalition.internal.v1.Directory", "GetMembershipPlan",
         coalition__internal__v1__get_membership_plan_request,
         coalition__internal__v1__get_membership_plan_response, prt_get_membership_plan),
+    ROW("coalition.internal.v1.Directory", "GetReward", coalition__internal__v1__get_reward_request,
+        coalition__internal__v1__get_reward_response, prt_get_reward),
     ROW("coalition.internal.v1.Directory", "ResolveIdentity",
         coalition__internal__v1__resolve_identity_request,
         coalition__internal__v1__resolve_identity_response, resolve_identity),

@@ -246,6 +246,9 @@ co_err prt_store_plan_list(co_pg_conn *c, const char *code, co_arena *a, prt_pla
 /* The membership plan plan_id; CO_ERR_NOT_FOUND if none. */
 co_err prt_store_plan_get(co_pg_conn *c, const char *plan_id, co_arena *a, prt_plan *out);
 
+/* The reward reward_id; CO_ERR_NOT_FOUND if there is none. */
+co_err prt_store_reward_get(co_pg_conn *c, const char *reward_id, co_arena *a, prt_reward *out);
+
 /* True if time zone name is known to the database. */
 co_err prt_store_zone_known(co_pg_conn *c, const char *name, bool *known);
 

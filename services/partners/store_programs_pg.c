@@ -171,6 +171,8 @@ static const co_pg_stmt st_reward_insert = {
     " VALUES ('rwd-' || lpad(nextval('partners.config_ids')::text, 12, '0'), $1, $2, $3, $4, $5,"
     " $6, nullif($7, ''), $8, $9, $10) RETURNING " REWARD_COLS,
     10};
+static const co_pg_stmt st_reward_get = {
+    "prt_reward_get", "SELECT " REWARD_COLS " FROM partners.rewards WHERE reward_id = $1", 1};
 static const co_pg_stmt st_reward_list = {
     "prt_reward_list",
     "SELECT " REWARD_COLS " FROM partners.rewards WHERE program_code = $1 AND reward_id > $2"
@@ -781,6 +783,12 @@ co_err prt_store_reward_list(co_pg_conn *c, const char *code, const char *after,
         return CO_ERR_NOMEM;
     }
     return rows(c, &st_reward_list, vals, a, sizeof **out, read_reward, (void **)out, n);
+}
+
+co_err prt_store_reward_get(co_pg_conn *c, const char *reward_id, co_arena *a, prt_reward *out)
+{
+    const char *vals[1] = {reward_id};
+    return row1(c, &st_reward_get, vals, a, sizeof *out, read_reward, out);
 }
 
 /* --- membership plans --- */

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/rand.h>
+
 #include "coalition/v1/points.pb-c.h"
 #include "api.h"
 #include "earn.h"
@@ -279,7 +281,7 @@ typedef struct batch {
     memrow **opm;
     holdrow **oph;
     int64_t *opval;
-    arr cols[80];
+    arr cols[96];
     /* The program transfers and events are posted in; NULL means the operation's own. Only an
      * exchange posts in a second program. */
     const Coalition__V1__Program *cur;
@@ -296,6 +298,20 @@ typedef struct batch {
     memrow ***expm;
     size_t *nexpm;
     char ***expids;
+    /* REWARD: units redeemed per reward so far (locked), and the coupons issued */
+    struct rewardrow {
+        const char *reward_id;
+        int64_t redeemed, start;
+    } * rewards;
+    size_t nrewards;
+    struct couponrow {
+        char code[13];
+        const char *reward_id, *program, *member_id, *partner_id;
+        int64_t issue_us, expire_us;
+        size_t xfer;
+    } * coupons;
+    size_t ncoupons, capcoupons;
+    struct couponrow **opcoupons; /* per operation: its first coupon */
 } batch;
 
 struct pts_exec {
@@ -488,8 +504,8 @@ static int64_t i64(PGresult *r, int row, int col)
 static co_err query_arrays(co_pg_conn *c, const char *name, const char *sql, arr *const *cols,
                            int n, PGresult **out)
 {
-    const char *v[80];
-    if (n > 80) {
+    const char *v[96];
+    if (n > 96) {
         return CO_ERR_INTERNAL;
     }
     for (int k = 0; k < n; k++) {
@@ -715,6 +731,51 @@ static co_err load_holds(co_pg_conn *c, batch *b)
     return CO_OK;
 }
 
+/* REWARD: the units each stock-limited reward has given, locked (in reward id order). */
+static co_err load_rewards(co_pg_conn *c, batch *b)
+{
+    arr *ra = &b->cols[0];
+    arr_begin(ra);
+    for (size_t i = 0; i < b->n; i++) {
+        pts_op *op = b->ops[i];
+        if (!b->live[i] || op->kind != PTS_OP_REWARD || !op->reward->stock_limited) {
+            continue;
+        }
+        bool seen = false;
+        for (size_t k = 0; k < b->nrewards; k++) {
+            seen = seen || strcmp(b->rewards[k].reward_id, op->reward->reward_id) == 0;
+        }
+        if (!seen) {
+            b->rewards[b->nrewards++].reward_id = op->reward->reward_id;
+            arr_str(ra, op->reward->reward_id);
+        }
+    }
+    if (b->nrewards == 0) {
+        return CO_OK;
+    }
+    co_err e = query_arrays(c, "pts_new_usage",
+                            "INSERT INTO points.reward_usage (reward_id) SELECT r FROM"
+                            " unnest($1::text[]) AS u(r) ORDER BY r ON CONFLICT DO NOTHING",
+                            (arr *[]){ra}, 1, NULL);
+    PGresult *r;
+    if (e != CO_OK || (e = query_arrays(c, "pts_lock_usage",
+                                        "SELECT reward_id, redeemed FROM points.reward_usage"
+                                        " WHERE reward_id = ANY($1::text[]) ORDER BY reward_id"
+                                        " FOR UPDATE",
+                                        (arr *[]){ra}, 1, &r)) != CO_OK) {
+        return e;
+    }
+    for (int row = 0; row < PQntuples(r); row++) {
+        for (size_t k = 0; k < b->nrewards; k++) {
+            if (strcmp(b->rewards[k].reward_id, PQgetvalue(r, row, 0)) == 0) {
+                b->rewards[k].redeemed = b->rewards[k].start = i64(r, row, 1);
+            }
+        }
+    }
+    PQclear(r);
+    return CO_OK;
+}
+
 /* EXPIRE: the members of the program with lots expired at as_of (locked and reloaded later). */
 static co_err load_expiring(co_pg_conn *c, batch *b)
 {
@@ -751,6 +812,17 @@ static co_err load_expiring(co_pg_conn *c, batch *b)
         PQclear(r);
     }
     return CO_OK;
+}
+
+/* Who a reward's redemption pays: the charity for a donation, else the fulfilling partner. */
+static const char *reward_payee(const pts_op *op)
+{
+    const Coalition__V1__Reward *rw = op->reward;
+    if (rw->kind == COALITION__V1__REWARD_KIND__REWARD_KIND_DONATION &&
+        rw->charity_partner_id[0] != '\0') {
+        return rw->charity_partner_id;
+    }
+    return rw->partner_id[0] != '\0' ? rw->partner_id : prog_of(op)->owner_partner_id;
 }
 
 /* Collects the accounts and members each live operation touches. */
@@ -818,6 +890,10 @@ static co_err collect(batch *b)
             break;
         case PTS_OP_EXPIRE:
             break; /* handled above */
+        case PTS_OP_REWARD:
+            b->opm[i]->debits = true;
+            ok = acct_get(b, p->code, AK_REDEMPTION, reward_payee(op));
+            break;
         case PTS_OP_REVERSE:
             b->opm[i]->debits = true;
             for (size_t k = 0; k < op->norigs && ok != NULL; k++) {
@@ -2170,6 +2246,117 @@ static co_err apply_expire(batch *b, size_t i)
     return CO_OK;
 }
 
+/* A coupon code: 12 characters of Crockford base32 from 60 random bits. */
+static bool coupon_code(char out[13])
+{
+    static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    uint8_t rnd[8];
+    if (RAND_bytes(rnd, sizeof rnd) != 1) {
+        return false;
+    }
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++) {
+        v = v << 8 | rnd[k];
+    }
+    for (int k = 0; k < 12; k++) {
+        out[k] = alphabet[v & 31];
+        v >>= 5;
+    }
+    out[12] = '\0';
+    return true;
+}
+
+/* REWARD: one REDEEM of points_cost x quantity to the payee, stock counted, coupons issued. */
+static co_err apply_reward(batch *b, size_t i)
+{
+    pts_op *op = b->ops[i];
+    const Coalition__V1__Program *p = prog_of(op);
+    const Coalition__V1__Reward *rw = op->reward;
+    memrow *m = b->opm[i];
+    int64_t cost = 0;
+    if (!co_mul64(rw->points_cost, op->quantity, &cost) || cost > INT64_C(1000000000)) {
+        op_fail(op, CO_ERR_INVALID_ARGUMENT,
+                "invalid field \"quantity\": the reward would cost more than 1000000000 points");
+        return CO_OK;
+    }
+    struct rewardrow *stock = NULL;
+    for (size_t k = 0; k < b->nrewards; k++) {
+        if (strcmp(b->rewards[k].reward_id, rw->reward_id) == 0) {
+            stock = &b->rewards[k];
+        }
+    }
+    if (rw->stock_limited && (stock == NULL || rw->stock - stock->redeemed < op->quantity)) {
+        int64_t left = stock != NULL ? rw->stock - stock->redeemed : 0;
+        op_fail(op, CO_ERR_FAILED_PRECONDITION,
+                "reward \"%s\" is out of stock: %" PRId64 " left, %d asked", rw->reward_id,
+                left < 0 ? 0 : left, (int)op->quantity);
+        return CO_OK;
+    }
+    if (m->ma->balance < cost) {
+        op_fail(op, CO_ERR_FAILED_PRECONDITION,
+                "insufficient points: %" PRId64 " available, %" PRId64 " needed",
+                m->ma->balance < 0 ? 0 : m->ma->balance, cost);
+        return CO_OK;
+    }
+    const char *payee = reward_payee(op);
+    acct *to = acct_get(b, p->code, AK_REDEMPTION, payee);
+    if (to == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    size_t t0 = b->nt;
+    b->x0[i] = b->nx;
+    xfer *x = xfer_add(b, op, KIND(REDEEM), m->ma, to, cost);
+    if (x == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    co_err e = consume(b, m, b->nx - 1, cost, op->now_us);
+    if (e == CO_ERR_FAILED_PRECONDITION) {
+        m->ma->balance += cost;
+        to->balance -= cost;
+        b->nx--;
+        b->nt = t0;
+        op_fail(op, e, "insufficient points: some of the balance has expired");
+        return CO_OK;
+    }
+    if (e != CO_OK) {
+        return e;
+    }
+    x->member_id = m->member_id;
+    x->balance_after = m->ma->balance;
+    x->reason = co_arena_printf(&b->a, "reward %s", rw->reward_id);
+    if (x->reason == NULL ||
+        !event_add(b, COALITION__V1__SETTLEMENT_EVENT_KIND__SETTLEMENT_EVENT_KIND_REDEMPTION, op,
+                   p->owner_partner_id, payee, cost, p->point_value_micros, b->nx - 1)) {
+        return CO_ERR_NOMEM;
+    }
+    b->x1[i] = b->nx;
+    if (stock != NULL) {
+        stock->redeemed += op->quantity;
+    }
+    if (rw->kind == COALITION__V1__REWARD_KIND__REWARD_KIND_COUPON) {
+        int32_t days = rw->coupon_valid_days > 0 ? rw->coupon_valid_days : 365;
+        for (int32_t k = 0; k < op->quantity; k++) {
+            b->coupons = grow(&b->a, b->coupons, &b->capcoupons, b->ncoupons, sizeof *b->coupons);
+            if (b->coupons == NULL) {
+                return CO_ERR_NOMEM;
+            }
+            struct couponrow *cp = &b->coupons[b->ncoupons++];
+            if (!coupon_code(cp->code)) {
+                return CO_ERR_INTERNAL;
+            }
+            cp->reward_id = rw->reward_id;
+            cp->program = p->code;
+            cp->member_id = m->member_id;
+            cp->partner_id = rw->partner_id[0] != '\0' ? rw->partner_id : p->owner_partner_id;
+            cp->issue_us = op->now_us;
+            cp->expire_us = op->now_us + (int64_t)days * 86400 * INT64_C(1000000);
+            cp->xfer = b->nx - 1;
+        }
+    }
+    b->opval[i] = (int64_t)b->ncoupons - op->quantity; /* index of its first coupon */
+    return CO_OK;
+}
+
 /* Snapshot of the mutable batch state, to undo an operation that failed halfway (only on
  * out-of-memory; business failures are detected before anything changes). */
 static co_err apply_all(batch *b)
@@ -2206,6 +2393,9 @@ static co_err apply_all(batch *b)
             break;
         case PTS_OP_EXPIRE:
             e = apply_expire(b, i);
+            break;
+        case PTS_OP_REWARD:
+            e = apply_reward(b, i);
             break;
         }
         if (e != CO_OK) {
@@ -2504,6 +2694,43 @@ static co_err build_response(batch *b, size_t i)
         msg = &r->base;
         break;
     }
+    case PTS_OP_REWARD: {
+        Coalition__V1__RedeemRewardResponse *r = co_arena_alloc(a, sizeof *r);
+        if (r == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        coalition__v1__redeem_reward_response__init(r);
+        r->transfer = xfer_pb(b, &b->x[b->x0[i]]);
+        r->balance = balance_pb(b, op, m);
+        if (r->transfer == NULL || r->balance == NULL) {
+            return CO_ERR_NOMEM;
+        }
+        if (op->reward->kind == COALITION__V1__REWARD_KIND__REWARD_KIND_COUPON) {
+            r->coupons = co_arena_calloc(a, (size_t)op->quantity, sizeof *r->coupons);
+            if (r->coupons == NULL) {
+                return CO_ERR_NOMEM;
+            }
+            for (int32_t k = 0; k < op->quantity; k++) {
+                const struct couponrow *cp = &b->coupons[b->opval[i] + k];
+                Coalition__V1__Coupon *c = co_arena_alloc(a, sizeof *c);
+                if (c == NULL) {
+                    return CO_ERR_NOMEM;
+                }
+                coalition__v1__coupon__init(c);
+                c->code = co_arena_strdup(a, cp->code);
+                c->reward_id = (char *)cp->reward_id;
+                c->program_code = (char *)cp->program;
+                c->member_id = (char *)cp->member_id;
+                c->status = COALITION__V1__COUPON_STATUS__COUPON_STATUS_ISSUED;
+                c->issue_time = co_timestamp(a, cp->issue_us);
+                c->expire_time = co_timestamp(a, cp->expire_us);
+                c->redeem_transfer_id = r->transfer->transfer_id;
+                r->coupons[r->n_coupons++] = c;
+            }
+        }
+        msg = &r->base;
+        break;
+    }
     case PTS_OP_EXPIRE: {
         Coalition__V1__ExpirePointsResponse *r = co_arena_alloc(a, sizeof *r);
         if (r == NULL) {
@@ -2692,13 +2919,15 @@ enum {
     W_E = 55,  /* settlement events, 11 */
     W_C = 66,  /* chain heads, 3 */
     W_R = 69,  /* outcomes, 5 */
-    W_N = 74,
+    W_U = 74,  /* reward usage, 2 */
+    W_CP = 76, /* coupons, 8 */
+    W_N = 84,
 };
 
 /* Everything a batch writes, in one statement of data-modifying CTEs (one round trip). The
  * guarded balance update reports how many accounts it changed: fewer than asked means it
  * refused an overdraft, and the batch rolls back. */
-static const char write_sql[] =
+static const char *const write_parts[] = {
     "WITH t AS (INSERT INTO points.transfers (id, program, seq, kind, debit_id, credit_id,"
     " points, partner_id, request_id, member_id, member_balance_after, corrects_id, hold_id,"
     " purchase_micros, currency, campaign_id, reason, program_version, metadata, create_time,"
@@ -2708,15 +2937,15 @@ static const char write_sql[] =
     " $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[],"
     " $13::text[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::bigint[],"
     " $19::text[], $20::bigint[], $21::text[]) AS u(i, p, s, k, d, cr, pt, pa, r, m, ba, co, h,"
-    " pu, cu, ca, re, v, md, ti, hs) RETURNING 1),"
+    " pu, cu, ca, re, v, md, ti, hs) RETURNING 1),",
     " li AS (INSERT INTO points.lots (id, account_id, transfer_id, expire_time, points,"
     " remaining) SELECT i, a, t, timestamptz 'epoch' + e * interval '1 microsecond', p, r FROM"
     " unnest($22::bigint[], $23::bigint[], $24::bigint[], $25::bigint[], $26::bigint[],"
-    " $27::bigint[]) AS u(i, a, t, e, p, r) RETURNING 1),"
+    " $27::bigint[]) AS u(i, a, t, e, p, r) RETURNING 1),",
     " lu AS (UPDATE points.lots l SET remaining = u.r FROM unnest($28::bigint[], $29::bigint[])"
-    " AS u(i, r) WHERE l.id = u.i RETURNING 1),"
+    " AS u(i, r) WHERE l.id = u.i RETURNING 1),",
     " tk AS (INSERT INTO points.takes (transfer_id, lot_id, points, of_transfer_id) SELECT * FROM"
-    " unnest($30::bigint[], $31::bigint[], $32::bigint[], $33::bigint[]) RETURNING 1),"
+    " unnest($30::bigint[], $31::bigint[], $32::bigint[], $33::bigint[]) RETURNING 1),",
     " ho AS (INSERT INTO points.holds (hold_id, program, member_id, partner_id, points,"
     " captured_points, status, hold_transfer_id, create_time, expire_time, close_time) SELECT h,"
     " p, m, w, pt, cp, s, t, timestamptz 'epoch' + ct * interval '1 microsecond',"
@@ -2725,7 +2954,7 @@ static const char write_sql[] =
     " $38::bigint[], $39::bigint[], $40::smallint[], $41::bigint[], $42::bigint[],"
     " $43::bigint[], $44::bigint[]) AS u(h, p, m, w, pt, cp, s, t, ct, et, cl)"
     " ON CONFLICT (hold_id) DO UPDATE SET captured_points = EXCLUDED.captured_points, status ="
-    " EXCLUDED.status, close_time = EXCLUDED.close_time RETURNING 1),"
+    " EXCLUDED.status, close_time = EXCLUDED.close_time RETURNING 1),",
     " me AS (INSERT INTO points.members (program, member_id, account_id, hold_account_id,"
     " first_earn_time, lifetime_earned, tier_code, tier_since) SELECT p, m, a, h,"
     " timestamptz 'epoch' + f * interval '1 microsecond', l, t, timestamptz 'epoch' + s *"
@@ -2733,24 +2962,50 @@ static const char write_sql[] =
     " $48::bigint[], $49::bigint[], $50::bigint[], $51::text[], $52::bigint[])"
     " AS u(p, m, a, h, f, l, t, s) ON CONFLICT (program, member_id) DO UPDATE SET"
     " first_earn_time = EXCLUDED.first_earn_time, lifetime_earned = EXCLUDED.lifetime_earned,"
-    " tier_code = EXCLUDED.tier_code, tier_since = EXCLUDED.tier_since RETURNING 1),"
+    " tier_code = EXCLUDED.tier_code, tier_since = EXCLUDED.tier_since RETURNING 1),",
     " bal AS (UPDATE points.accounts a SET balance = a.balance + u.d FROM unnest($53::bigint[],"
     " $54::bigint[], $55::boolean[]) AS u(i, d, n) WHERE a.id = u.i AND (NOT a.guarded OR u.n"
-    " OR a.balance + u.d >= 0) RETURNING 1),"
+    " OR a.balance + u.d >= 0) RETURNING 1),",
     " ev AS (INSERT INTO points.settlement_events (id, kind, program, payer_partner_id,"
     " payee_partner_id, points, unit_price_micros, amount_micros, currency, transfer_id,"
     " create_time, reverses_id) SELECT i, k, p, a, b, pt, u, pt * u, c, t, timestamptz 'epoch'"
     " + ti * interval '1 microsecond', rv FROM unnest($56::bigint[], $57::smallint[],"
     " $58::text[], $59::text[], $60::text[], $61::bigint[], $62::bigint[], $63::text[],"
     " $64::bigint[], $65::bigint[], $66::bigint[]) AS x(i, k, p, a, b, pt, u, c, t, ti, rv)"
-    " RETURNING 1),"
+    " RETURNING 1),",
     " ch AS (UPDATE points.chains c SET seq = u.s, last_hash = decode(u.h, 'hex') FROM"
     " unnest($67::text[], $68::bigint[], $69::text[]) AS u(p, s, h) WHERE c.program = u.p AND"
-    " u.s > c.seq RETURNING 1),"
+    " u.s > c.seq RETURNING 1),",
     " rec AS (UPDATE points.idempotency i SET status = u.s, message = u.m, response ="
     " decode(u.r, 'hex') FROM unnest($70::text[], $71::text[], $72::int[], $73::text[],"
-    " $74::text[]) AS u(c, q, s, m, r) WHERE i.caller = u.c AND i.request_id = u.q RETURNING 1)"
-    " SELECT (SELECT count(*) FROM bal)";
+    " $74::text[]) AS u(c, q, s, m, r) WHERE i.caller = u.c AND i.request_id = u.q RETURNING 1),",
+    " us AS (UPDATE points.reward_usage w SET redeemed = u.n FROM unnest($75::text[],"
+    " $76::bigint[]) AS u(r, n) WHERE w.reward_id = u.r RETURNING 1),",
+    " cp AS (INSERT INTO points.coupons (code, reward_id, program, member_id, partner_id, status,"
+    " issue_time, expire_time, redeem_transfer_id) SELECT c, r, p, m, w, 1, timestamptz 'epoch'"
+    " + i * interval '1 microsecond', timestamptz 'epoch' + e * interval '1 microsecond', t"
+    " FROM unnest($77::text[], $78::text[], $79::text[], $80::text[], $81::text[],"
+    " $82::bigint[], $83::bigint[], $84::bigint[]) AS u(c, r, p, m, w, i, e, t) RETURNING 1)",
+    " SELECT (SELECT count(*) FROM bal)",
+};
+
+/* The statement, assembled once (one literal would exceed what C17 compilers must accept). */
+static char write_sql[6144];
+static pthread_once_t write_sql_once = PTHREAD_ONCE_INIT;
+
+static void write_sql_build(void)
+{
+    size_t len = 0;
+    for (size_t k = 0; k < sizeof write_parts / sizeof write_parts[0]; k++) {
+        size_t n = strlen(write_parts[k]);
+        if (len + n >= sizeof write_sql) {
+            abort(); /* a programming error: raise the buffer */
+        }
+        memcpy(write_sql + len, write_parts[k], n);
+        len += n;
+    }
+    write_sql[len] = '\0';
+}
 
 static co_err write_all(co_pg_conn *c, batch *b)
 {
@@ -2908,11 +3163,31 @@ static co_err write_all(co_pg_conn *c, batch *b)
             arr_null(&A[4]);
         }
     }
+    A = b->cols + W_U;
+    for (size_t i = 0; i < b->nrewards; i++) {
+        if (b->rewards[i].redeemed != b->rewards[i].start) {
+            arr_str(&A[0], b->rewards[i].reward_id);
+            arr_i64(&A[1], b->rewards[i].redeemed);
+        }
+    }
+    A = b->cols + W_CP;
+    for (size_t i = 0; i < b->ncoupons; i++) {
+        const struct couponrow *cp = &b->coupons[i];
+        arr_str(&A[0], cp->code);
+        arr_str(&A[1], cp->reward_id);
+        arr_str(&A[2], cp->program);
+        arr_str(&A[3], cp->member_id);
+        arr_str(&A[4], cp->partner_id);
+        arr_i64(&A[5], cp->issue_us);
+        arr_i64(&A[6], cp->expire_us);
+        arr_i64(&A[7], b->x[cp->xfer].id);
+    }
     arr *cols[W_N];
     for (int k = 0; k < W_N; k++) {
         cols[k] = &b->cols[k];
     }
     PGresult *r;
+    pthread_once(&write_sql_once, write_sql_build);
     co_err e = query_arrays(c, "pts_write", write_sql, cols, W_N, &r);
     if (e != CO_OK) {
         return e;
@@ -2932,7 +3207,7 @@ static co_err write_all(co_pg_conn *c, batch *b)
 
 static void batch_reset(batch *b)
 {
-    for (int k = 0; k < 80; k++) {
+    for (int k = 0; k < 96; k++) {
         free(b->cols[k].p);
     }
     co_arena_release(&b->a);
@@ -2969,14 +3244,16 @@ static co_err batch_tx(co_pg_conn *c, void *ud)
     b->expm = co_arena_calloc(a, n, sizeof *b->expm);
     b->nexpm = co_arena_calloc(a, n, sizeof *b->nexpm);
     b->expids = co_arena_calloc(a, n, sizeof *b->expids);
+    b->rewards = co_arena_calloc(a, n + 1, sizeof *b->rewards);
+    b->opcoupons = co_arena_calloc(a, n, sizeof *b->opcoupons);
     b->chains = co_arena_calloc(a, 2 * n + 2, sizeof *b->chains);
     b->holds = co_arena_calloc(a, 2 * n + 1, sizeof *b->holds);
     if (b->live == NULL || b->weekday == NULL || b->x0 == NULL || b->x1 == NULL ||
         b->tier_changed == NULL || b->earn == NULL || b->opm == NULL || b->oph == NULL ||
         b->opval == NULL || b->opm2 == NULL || b->today == NULL || b->reversed == NULL ||
         b->origev == NULL || b->rtakes == NULL || b->rreturned == NULL || b->nrtakes == NULL ||
-        b->expm == NULL || b->nexpm == NULL || b->expids == NULL || b->chains == NULL ||
-        b->holds == NULL) {
+        b->expm == NULL || b->nexpm == NULL || b->expids == NULL || b->rewards == NULL ||
+        b->opcoupons == NULL || b->chains == NULL || b->holds == NULL) {
         return CO_ERR_NOMEM;
     }
     int64_t now = now_us();
@@ -2994,11 +3271,12 @@ static co_err batch_tx(co_pg_conn *c, void *ud)
     }
     co_err e;
     if ((e = claim_keys(c, b)) != CO_OK || (e = load_holds(c, b)) != CO_OK ||
-        (e = load_expiring(c, b)) != CO_OK || (e = collect(b)) != CO_OK ||
-        (e = lock_chains(c, b)) != CO_OK || (e = lock_accounts(c, b)) != CO_OK ||
-        (e = load_members(c, b)) != CO_OK || (e = load_weekdays(c, b)) != CO_OK ||
-        (e = load_exchanged_today(c, b)) != CO_OK || (e = load_reversals(c, b)) != CO_OK ||
-        (e = apply_all(b)) != CO_OK || (e = alloc_ids(c, b)) != CO_OK) {
+        (e = load_expiring(c, b)) != CO_OK || (e = load_rewards(c, b)) != CO_OK ||
+        (e = collect(b)) != CO_OK || (e = lock_chains(c, b)) != CO_OK ||
+        (e = lock_accounts(c, b)) != CO_OK || (e = load_members(c, b)) != CO_OK ||
+        (e = load_weekdays(c, b)) != CO_OK || (e = load_exchanged_today(c, b)) != CO_OK ||
+        (e = load_reversals(c, b)) != CO_OK || (e = apply_all(b)) != CO_OK ||
+        (e = alloc_ids(c, b)) != CO_OK) {
         return e;
     }
     for (size_t i = 0; i < n; i++) {
@@ -3035,7 +3313,7 @@ static void run_ops(pts_exec *ex, pts_op **ops, size_t n)
                co_err_name(e), "ms",
                (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     }
-    for (int k = 0; k < 80; k++) {
+    for (int k = 0; k < 96; k++) {
         free(b.cols[k].p);
     }
     co_arena_release(&b.a);

@@ -75,6 +75,7 @@ typedef enum pts_op_kind {
     PTS_OP_EXCHANGE,
     PTS_OP_REVERSE,
     PTS_OP_EXPIRE,
+    PTS_OP_REWARD,
 } pts_op_kind;
 
 /* A transfer a REVERSE corrects, as read (it is immutable) by the handler. */
@@ -112,6 +113,9 @@ typedef struct pts_op {
     /* EXCHANGE: the target program (reference held by the handler) and the agreement */
     pts_prog *prog2;
     const Coalition__V1__ExchangeAgreement *agreement;
+    /* REWARD: the reward (in prog's snapshot) and the units */
+    const Coalition__V1__Reward *reward;
+    int32_t quantity;
     /* EXPIRE: lots expiring at or before this time, of at most expire_max members */
     int64_t as_of_us;
     int expire_max;

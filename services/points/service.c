@@ -33,6 +33,7 @@ typedef struct pts_state {
     pts_progs *progs;
     pts_members *members;
     pts_exec *ex;
+    co_idem idem;
     pthread_t timer;
     pthread_mutex_t timer_mu;
     pthread_cond_t timer_cv;
@@ -42,7 +43,7 @@ typedef struct pts_state {
 
 typedef struct pts_service {
     pts_state st;
-    co_method methods[16];
+    co_method methods[24];
 } pts_service;
 
 static int64_t now_us(void)
@@ -548,6 +549,200 @@ static co_err fund_issuer(co_call *call, const ProtobufCMessage *msg, ProtobufCM
     }
     pts_prog_unref(op.prog);
     return e;
+}
+
+/* --- RedeemReward, UseCoupon --- */
+
+/* The program of a reward, asked of the partners service (only the id comes with a request). */
+static co_err reward_program(co_call *call, pts_state *st, const char *reward_id, char *out,
+                             size_t outlen)
+{
+    co_arena *a = co_call_arena(call);
+    Coalition__Internal__V1__GetRewardRequest req =
+        COALITION__INTERNAL__V1__GET_REWARD_REQUEST__INIT;
+    req.reward_id = (char *)reward_id;
+    const co_client_md md = {CO_MD_ROLE, "service"};
+    ProtobufCMessage *resp = NULL;
+    co_client_status cs;
+    int64_t left = co_call_ms_left(call);
+    co_err e = co_client_unary(st->partners, "/coalition.internal.v1.Directory/GetReward",
+                               &req.base, &coalition__internal__v1__get_reward_response__descriptor,
+                               &md, 1, left < CLIENT_MS ? left : CLIENT_MS, true, a, &resp, &cs);
+    if (e == CO_ERR_NOT_FOUND || e == CO_ERR_INVALID_ARGUMENT) {
+        return e == CO_ERR_NOT_FOUND
+                   ? co_call_fail(call, e, "reward \"%s\" not found", reward_id)
+                   : bad(call, "reward_id", "must be a reward id as CreateReward returned it");
+    }
+    if (e != CO_OK) {
+        return co_call_fail(call, e == CO_ERR_DEADLINE_EXCEEDED ? e : CO_ERR_UNAVAILABLE,
+                            "partners service unavailable: could not read the reward");
+    }
+    const Coalition__Internal__V1__GetRewardResponse *r = (const void *)resp;
+    if (r->reward == NULL || strlen(r->reward->program_code) >= outlen) {
+        return co_call_fail(call, CO_ERR_UNAVAILABLE, "partners service returned no reward");
+    }
+    snprintf(out, outlen, "%s", r->reward->program_code);
+    return CO_OK;
+}
+
+static co_err redeem_reward(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                            void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__RedeemRewardRequest *req = (const void *)msg;
+    co_err e = co_check_request_id(call, req->request_id);
+    if (e != CO_OK) {
+        return e;
+    }
+    if (req->quantity < 0 || req->quantity > 100) {
+        return bad(call, "quantity", "must be 1..100, or 0 for 1");
+    }
+    size_t n = strlen(req->reward_id);
+    if (n < 1 || n > 64) {
+        return bad(call, "reward_id", "must be a reward id as CreateReward returned it");
+    }
+    /* reward ids are "rwd-<digits>"-like and unique across programs: find the program first */
+    pts_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = PTS_OP_REWARD;
+    op.request_id = req->request_id;
+    op.quantity = req->quantity == 0 ? 1 : req->quantity;
+    if ((e = TAKE_META(call, req, &op)) != CO_OK) {
+        return e;
+    }
+    char program[64];
+    if ((e = reward_program(call, st, req->reward_id, program, sizeof program)) != CO_OK) {
+        return e;
+    }
+    if ((e = program_for(call, st, program, false, false, &op.prog)) != CO_OK) {
+        return e;
+    }
+    for (size_t i = 0; i < op.prog->snap->n_rewards; i++) {
+        if (strcmp(op.prog->snap->rewards[i]->reward_id, req->reward_id) == 0) {
+            op.reward = op.prog->snap->rewards[i];
+        }
+    }
+    if (op.reward == NULL) {
+        e = co_call_fail(call, CO_ERR_NOT_FOUND, "reward \"%s\" not found", req->reward_id);
+    } else if ((e = resolve_member(call, st, req->member, true, &op.member)) == CO_OK) {
+        e = submit(call, st, &op, msg, &coalition__v1__redeem_reward_response__descriptor, resp);
+    }
+    pts_prog_unref(op.prog);
+    return e;
+}
+
+typedef struct coupon_args {
+    const char *code;
+    const co_caller *who;
+    Coalition__V1__Coupon *coupon;
+} coupon_args;
+
+static co_err use_coupon_effect(co_pg_conn *c, co_call *call, void *ud, ProtobufCMessage **resp)
+{
+    coupon_args *ca = ud;
+    co_arena *a = co_call_arena(call);
+    const char *v[1] = {ca->code};
+    PGresult *r;
+    co_err e = co_pg_exec(
+        c,
+        pts_stmt("pts_coupon",
+                 "SELECT reward_id, program, member_id, partner_id, status,"
+                 " (extract(epoch FROM issue_time) * 1000000)::bigint,"
+                 " (extract(epoch FROM expire_time) * 1000000)::bigint, redeem_transfer_id,"
+                 " expire_time <= now() FROM points.coupons WHERE code = $1 FOR UPDATE",
+                 1),
+        v, NULL, NULL, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return co_call_fail(call, CO_ERR_NOT_FOUND, "coupon not found");
+    }
+    const co_caller *who = ca->who;
+    if (who->role != CO_ROLE_ADMIN && strcmp(who->partner_id, PQgetvalue(r, 0, 3)) != 0) {
+        PQclear(r);
+        return co_call_fail(call, CO_ERR_PERMISSION_DENIED,
+                            "the coupon is for another partner to accept");
+    }
+    bool used = strcmp(PQgetvalue(r, 0, 4), "2") == 0;
+    bool expired = PQgetvalue(r, 0, 8)[0] == 't';
+    if (used || expired) {
+        PQclear(r);
+        return co_call_fail(call, CO_ERR_FAILED_PRECONDITION,
+                            used ? "coupon already used" : "coupon expired");
+    }
+    Coalition__V1__Coupon *cp = co_arena_alloc(a, sizeof *cp);
+    Coalition__V1__UseCouponResponse *out = co_arena_alloc(a, sizeof *out);
+    if (cp == NULL || out == NULL) {
+        PQclear(r);
+        return CO_ERR_NOMEM;
+    }
+    coalition__v1__coupon__init(cp);
+    cp->code = (char *)ca->code;
+    cp->reward_id = co_arena_strdup(a, PQgetvalue(r, 0, 0));
+    cp->program_code = co_arena_strdup(a, PQgetvalue(r, 0, 1));
+    cp->member_id = co_arena_strdup(a, PQgetvalue(r, 0, 2));
+    cp->status = COALITION__V1__COUPON_STATUS__COUPON_STATUS_USED;
+    cp->issue_time = co_timestamp(a, strtoll(PQgetvalue(r, 0, 5), NULL, 10));
+    cp->expire_time = co_timestamp(a, strtoll(PQgetvalue(r, 0, 6), NULL, 10));
+    char tid[32];
+    pts_transfer_id(strtoll(PQgetvalue(r, 0, 7), NULL, 10), tid, sizeof tid);
+    cp->redeem_transfer_id = co_arena_strdup(a, tid);
+    cp->used_by_partner_id = (char *)who->partner_id;
+    PQclear(r);
+    const char *uv[2] = {ca->code, who->partner_id};
+    e = co_pg_exec(c,
+                   pts_stmt("pts_use_coupon",
+                            "UPDATE points.coupons SET status = 2, use_time = now(),"
+                            " used_by_partner_id = $2 WHERE code = $1 RETURNING"
+                            " (extract(epoch FROM use_time) * 1000000)::bigint",
+                            2),
+                   uv, NULL, NULL, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    cp->use_time = co_timestamp(a, strtoll(PQgetvalue(r, 0, 0), NULL, 10));
+    PQclear(r);
+    coalition__v1__use_coupon_response__init(out);
+    out->coupon = cp;
+    *resp = &out->base;
+    return CO_OK;
+}
+
+static co_err use_coupon(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                         void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__UseCouponRequest *req = (const void *)msg;
+    co_err e = co_check_request_id(call, req->request_id);
+    if (e != CO_OK) {
+        return e;
+    }
+    /* Crockford base32, case-insensitive on input; never logged (a secret). */
+    char code[13];
+    size_t n = strlen(req->coupon_code);
+    if (n != 12) {
+        return bad(call, "coupon_code", "must be the 12-character code");
+    }
+    for (size_t i = 0; i < 12; i++) {
+        char ch = req->coupon_code[i];
+        ch = (char)(ch >= 'a' && ch <= 'z' ? ch - 'a' + 'A' : ch);
+        if (strchr("0123456789ABCDEFGHJKMNPQRSTVWXYZ", ch) == NULL || ch == '\0') {
+            return bad(call, "coupon_code", "must be the 12-character code");
+        }
+        code[i] = ch;
+    }
+    code[12] = '\0';
+    const co_caller *who = co_caller_of(call);
+    if (who->inactive) {
+        return co_call_fail(call, CO_ERR_FAILED_PRECONDITION, "partner \"%s\" is not active",
+                            who->partner_id);
+    }
+    coupon_args ca = {.code = co_arena_strdup(co_call_arena(call), code), .who = who};
+    return co_idem_run(st->pool, &st->idem, call, who->partner_id, req->request_id, msg,
+                       &coalition__v1__use_coupon_response__descriptor, use_coupon_effect, &ca,
+                       resp);
 }
 
 /* --- ExpirePoints --- */
@@ -1633,6 +1828,10 @@ static const co_method method_rows[] = {
       coalition__v1__exchange_response__descriptor),
     M("ExpirePoints", expire_points, coalition__v1__expire_points_request__descriptor,
       coalition__v1__expire_points_response__descriptor),
+    M("RedeemReward", redeem_reward, coalition__v1__redeem_reward_request__descriptor,
+      coalition__v1__redeem_reward_response__descriptor),
+    M("UseCoupon", use_coupon, coalition__v1__use_coupon_request__descriptor,
+      coalition__v1__use_coupon_response__descriptor),
     M("FundIssuer", fund_issuer, coalition__v1__fund_issuer_request__descriptor,
       coalition__v1__fund_issuer_response__descriptor),
     M("GetBalance", get_balance, coalition__v1__get_balance_request__descriptor,
@@ -1686,6 +1885,7 @@ static void *pts_init(const co_process_env *env, const co_method **methods, size
     pthread_cond_init(&s->st.timer_cv, NULL);
     s->st.pool = env->pool;
     s->st.expiry_interval_ms = cfg->expiry_interval_ms;
+    co_idem_init(&s->st.idem, "points");
     s->st.partners = co_client_new(cfg->partners_addr, env->tls, "partners service");
     s->st.accounts = co_client_new(cfg->accounts_addr, env->tls, "accounts service");
     if (s->st.partners != NULL && s->st.accounts != NULL) {

@@ -28,6 +28,7 @@
 static it_fx *fx;
 static co_client *fuelco;
 static char anna[64], ben[64], cleo[64], dan[64], eve[64];
+static char rw_catalog[32], rw_coupon[32], rw_donation[32];
 
 static ProtobufCMessage *call(co_client *c, co_arena *a, const char *method,
                               const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
@@ -784,6 +785,93 @@ static void test_suspended_partner_reads_but_does_not_move_points(void **state)
     co_arena_release(&a);
 }
 
+static Coalition__V1__RedeemRewardResponse *redeem_reward(co_client *c, co_arena *a,
+                                                          const char *rid, const char *reward_id,
+                                                          int32_t quantity, co_client_status *st)
+{
+    Coalition__V1__MemberRef ref = by_id(anna);
+    Coalition__V1__RedeemRewardRequest req = COALITION__V1__REDEEM_REWARD_REQUEST__INIT;
+    req.request_id = (char *)rid;
+    req.member = &ref;
+    req.reward_id = (char *)reward_id;
+    req.quantity = quantity;
+    return (void *)call(c, a, SVC "RedeemReward", &req.base,
+                        &coalition__v1__redeem_reward_response__descriptor, st);
+}
+
+static Coalition__V1__UseCouponResponse *use_coupon(co_client *c, co_arena *a, const char *rid,
+                                                    const char *code, co_client_status *st)
+{
+    Coalition__V1__UseCouponRequest req = COALITION__V1__USE_COUPON_REQUEST__INIT;
+    req.request_id = (char *)rid;
+    req.coupon_code = (char *)code;
+    return (void *)call(c, a, SVC "UseCoupon", &req.base,
+                        &coalition__v1__use_coupon_response__descriptor, st);
+}
+
+static void test_rewards_catalog_coupons_and_donations(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    earn(fx->bakery, &a, "rw-earn", anna, PROG, 200000000, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    int64_t before = available(anna);
+    /* A catalog reward with a stock of 2. */
+    Coalition__V1__RedeemRewardResponse *r = redeem_reward(fuelco, &a, "rw-c1", rw_catalog, 2, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(r->transfer->points, 20);
+    assert_string_equal(r->transfer->credit_account, "redemption:bakery");
+    assert_int_equal(r->n_coupons, 0);
+    assert_int_equal(r->balance->available_points, before - 20);
+    redeem_reward(fuelco, &a, "rw-c2", rw_catalog, 1, &st);
+    IT_EXPECT_STATUS(st, FAILED, "out of stock");
+    /* Coupons, fulfilled and accepted by fuelco only, each usable once. */
+    r = redeem_reward(fx->bakery, &a, "rw-k1", rw_coupon, 2, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(r->n_coupons, 2);
+    assert_int_equal(strlen(r->coupons[0]->code), 12);
+    assert_string_not_equal(r->coupons[0]->code, r->coupons[1]->code);
+    char code[13];
+    snprintf(code, sizeof code, "%s", r->coupons[0]->code);
+    use_coupon(fx->bakery, &a, "rw-u0", code, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, "another partner");
+    Coalition__V1__UseCouponResponse *u = use_coupon(fuelco, &a, "rw-u1", code, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(u->coupon->status, COALITION__V1__COUPON_STATUS__COUPON_STATUS_USED);
+    assert_string_equal(u->coupon->used_by_partner_id, "fuelco");
+    u = use_coupon(fuelco, &a, "rw-u1", code, &st); /* a repeat replays */
+    IT_EXPECT_STATUS(st, OK, NULL);
+    use_coupon(fuelco, &a, "rw-u2", code, &st);
+    IT_EXPECT_STATUS(st, FAILED, "already used");
+    for (char *p = code; *p != '\0'; p++) {
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    }
+    use_coupon(fuelco, &a, "rw-u3", code, &st); /* codes are case-insensitive */
+    IT_EXPECT_STATUS(st, FAILED, "already used");
+    use_coupon(fuelco, &a, "rw-u4", "ZZZZZZZZZZZZ", &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "coupon");
+    use_coupon(fuelco, &a, "rw-u5", "short", &st);
+    IT_EXPECT_STATUS(st, INV, "coupon_code");
+    /* A donation pays the charity, not the fulfilling partner. */
+    r = redeem_reward(fx->bakery, &a, "rw-d1", rw_donation, 1, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_string_equal(r->transfer->credit_account, "redemption:charity");
+    assert_int_equal(it_db_count(fx->s,
+                                 "SELECT count(*) FROM points.settlement_events WHERE kind = 2 AND"
+                                 " payer_partner_id = 'bakery' AND payee_partner_id = 'charity'"
+                                 " AND points = 7",
+                                 NULL),
+                     1);
+    redeem_reward(fx->bakery, &a, "rw-x", "rwd-999999999999", 1, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "reward");
+    redeem_reward(fx->bakery, &a, "rw-q", rw_coupon, 101, &st);
+    IT_EXPECT_STATUS(st, INV, "quantity");
+    expect_verified();
+    co_arena_release(&a);
+}
+
 static void test_hostile_inputs_get_clear_statuses(void **state)
 {
     (void)state;
@@ -1082,6 +1170,33 @@ static void tier_program(co_arena *a)
                  &coalition__v1__create_campaign_response__descriptor);
 }
 
+static void reward(co_arena *a, Coalition__V1__RewardKind kind, int64_t cost, const char *partner,
+                   const char *charity, int64_t stock, char *out)
+{
+    Coalition__V1__Reward r = COALITION__V1__REWARD__INIT;
+    r.program_code = PROG;
+    r.kind = kind;
+    r.name = "reward";
+    r.points_cost = cost;
+    r.partner_id = (char *)partner;
+    r.charity_partner_id = (char *)charity;
+    r.stock_limited = stock > 0;
+    r.stock = stock;
+    r.coupon_valid_days = kind == COALITION__V1__REWARD_KIND__REWARD_KIND_COUPON ? 30 : 0;
+    Coalition__V1__CreateRewardRequest req = COALITION__V1__CREATE_REWARD_REQUEST__INIT;
+    req.request_id = co_arena_printf(a, "rw-%d", (int)kind);
+    req.reward = &r;
+    co_client_status st;
+    Coalition__V1__CreateRewardResponse *resp =
+        (void *)call(fx->admin, a, "/coalition.v1.Partners/CreateReward", &req.base,
+                     &coalition__v1__create_reward_response__descriptor, &st);
+    if (st.code != OK) {
+        fprintf(stderr, "setup: CreateReward: %s: %s\n", co_grpc_status_name(st.code), st.details);
+        exit(1);
+    }
+    snprintf(out, 32, "%s", resp->reward->reward_id);
+}
+
 static int setup(void **state)
 {
     fx = it_fx_start(DBNAME);
@@ -1107,6 +1222,13 @@ static int setup(void **state)
     enroll(&a, "enroll-dan", "+4930444444", dan, sizeof dan);
     enroll(&a, "enroll-eve", "+4930555555", eve, sizeof eve);
     tier_program(&a);
+    it_register_or_die(fx->admin, "charity", "Charity");
+    it_activate_or_die(fx->admin, "charity");
+    participate(&a, PROG, "charity");
+    reward(&a, COALITION__V1__REWARD_KIND__REWARD_KIND_CATALOG, 10, "bakery", "", 2, rw_catalog);
+    reward(&a, COALITION__V1__REWARD_KIND__REWARD_KIND_COUPON, 5, "fuelco", "", 0, rw_coupon);
+    reward(&a, COALITION__V1__REWARD_KIND__REWARD_KIND_DONATION, 7, "bakery", "charity", 0,
+           rw_donation);
     co_arena_release(&a);
     *state = fx;
     return 0;
@@ -1134,6 +1256,7 @@ int main(void)
         cmocka_unit_test(test_expiry_moves_expired_lots_once),
         cmocka_unit_test(test_earn_rules_tiers_campaigns_and_chance),
         cmocka_unit_test(test_suspended_partner_reads_but_does_not_move_points),
+        cmocka_unit_test(test_rewards_catalog_coupons_and_donations),
         cmocka_unit_test(test_hostile_inputs_get_clear_statuses),
         cmocka_unit_test(test_list_transactions_pages_newest_first),
         cmocka_unit_test(test_verify_detects_tampering),
