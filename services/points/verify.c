@@ -196,6 +196,74 @@ static co_err check_chain(co_pg_conn *c, co_arena *a, const char *program, size_
     return CO_OK;
 }
 
+/* A set-based check: a query returning (program, account, found, expected) per violation, and
+ * how to say it. */
+typedef struct set_check {
+    int check;
+    const char *name;
+    const char *sql;                            /* $1: the program, or '' for every program */
+    const char *before_found, *before_expected; /* detail: <before_found><found><...><expected> */
+} set_check;
+
+static const set_check checks[] = {
+    {CHECK(SUM_ZERO), "pts_v_sum",
+     "SELECT program, '', sum(balance)::text, '0' FROM points.accounts WHERE $1 = '' OR"
+     " program = $1 GROUP BY program HAVING sum(balance) <> 0 ORDER BY program",
+     "account balances sum to ", ", not "},
+    {CHECK(BALANCE_MATCHES_TRANSFERS), "pts_v_bal",
+     "SELECT a.program, a.name, a.balance::text, (coalesce(cr.s, 0) - coalesce(dr.s, 0))::text"
+     " FROM points.accounts a"
+     " LEFT JOIN (SELECT credit_id, sum(points) s FROM points.transfers GROUP BY credit_id) cr"
+     " ON cr.credit_id = a.id"
+     " LEFT JOIN (SELECT debit_id, sum(points) s FROM points.transfers GROUP BY debit_id) dr"
+     " ON dr.debit_id = a.id WHERE ($1 = '' OR a.program = $1) AND"
+     " a.balance <> coalesce(cr.s, 0) - coalesce(dr.s, 0) ORDER BY a.id",
+     "stored ", ", transfers sum "},
+    /* a member's lot remainders are its spendable balance (0 while negative) */
+    {CHECK(LOTS_MATCH_BALANCE), "pts_v_lots",
+     "SELECT a.program, a.name, a.balance::text, coalesce(l.s, 0)::text FROM points.accounts a"
+     " LEFT JOIN (SELECT account_id, sum(remaining) s FROM points.lots GROUP BY account_id) l"
+     " ON l.account_id = a.id WHERE a.kind = 1 AND ($1 = '' OR a.program = $1) AND"
+     " greatest(a.balance, 0) <> coalesce(l.s, 0) ORDER BY a.id",
+     "balance ", ", lot remainders sum "},
+    /* members below 0 only through REVERSE; holds never */
+    {CHECK(MEMBER_NOT_NEGATIVE), "pts_v_neg",
+     "SELECT a.program, a.name, a.balance::text, '' FROM points.accounts a WHERE a.kind IN (1, 2)"
+     " AND a.balance < 0 AND ($1 = '' OR a.program = $1) AND (a.kind = 2 OR NOT EXISTS (SELECT 1"
+     " FROM points.transfers t WHERE t.debit_id = a.id AND t.kind = 7)) ORDER BY a.id",
+     "balance ", " without a reversal"},
+    {CHECK(PREPAID_NOT_NEGATIVE), "pts_v_prepaid",
+     "SELECT program, name, balance::text, '' FROM points.accounts WHERE kind = 3 AND guarded"
+     " AND balance < 0 AND ($1 = '' OR program = $1) ORDER BY id",
+     "prepaid block at ", ""},
+    /* each chain head matches its program's last transfer */
+    {CHECK(HASH_CHAIN), "pts_v_heads",
+     "SELECT c.program, '', c.seq::text, coalesce(max(t.seq), 0)::text FROM points.chains c"
+     " LEFT JOIN points.transfers t ON t.program = c.program WHERE $1 = '' OR c.program = $1"
+     " GROUP BY c.program, c.seq HAVING c.seq <> coalesce(max(t.seq), 0)",
+     "chain head at ", ", last transfer "},
+};
+
+static co_err run_check(co_pg_conn *c, co_arena *a, const set_check *ck, const char *program,
+                        size_t max, pts_verify_out *out)
+{
+    PGresult *r;
+    co_err e = run(c, ck->name, ck->sql, program, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    for (int i = 0; e == CO_OK && i < PQntuples(r); i++) {
+        char detail[200];
+        snprintf(detail, sizeof detail, "%s%s%s%s", ck->before_found, PQgetvalue(r, i, 2),
+                 ck->before_expected, PQgetvalue(r, i, 3));
+        const char *account = PQgetvalue(r, i, 1);
+        e = violation(a, out, max, ck->check, PQgetvalue(r, i, 0),
+                      account[0] != '\0' ? account : NULL, NULL, detail);
+    }
+    PQclear(r);
+    return e;
+}
+
 co_err pts_verify(co_pg_conn *c, co_arena *a, const char *program, size_t max, pts_verify_out *out)
 {
     memset(out, 0, sizeof *out);
@@ -223,101 +291,11 @@ co_err pts_verify(co_pg_conn *c, co_arena *a, const char *program, size_t max, p
     out->programs = v64(r, 0, 0);
     out->accounts = v64(r, 0, 1);
     PQclear(r);
-    char detail[200];
-    /* 1. each program sums to zero */
-    if ((e = run(c, "pts_v_sum",
-                 "SELECT program, sum(balance) FROM points.accounts WHERE $1 = '' OR program = $1"
-                 " GROUP BY program HAVING sum(balance) <> 0 ORDER BY program",
-                 program, &r)) != CO_OK) {
-        return e;
-    }
-    for (int i = 0; i < PQntuples(r) && e == CO_OK; i++) {
-        snprintf(detail, sizeof detail, "account balances sum to %s, not 0", PQgetvalue(r, i, 1));
-        e = violation(a, out, max, CHECK(SUM_ZERO), PQgetvalue(r, i, 0), NULL, NULL, detail);
-    }
-    PQclear(r);
-    /* 2. each stored balance is the sum of its transfers */
-    if (e == CO_OK &&
-        (e = run(c, "pts_v_bal",
-                 "SELECT a.program, a.name, a.balance, coalesce(cr.s, 0) - coalesce(dr.s, 0)"
-                 " FROM points.accounts a"
-                 " LEFT JOIN (SELECT credit_id, sum(points) s FROM points.transfers"
-                 "   GROUP BY credit_id) cr ON cr.credit_id = a.id"
-                 " LEFT JOIN (SELECT debit_id, sum(points) s FROM points.transfers"
-                 "   GROUP BY debit_id) dr ON dr.debit_id = a.id"
-                 " WHERE ($1 = '' OR a.program = $1) AND"
-                 " a.balance <> coalesce(cr.s, 0) - coalesce(dr.s, 0) ORDER BY a.id",
-                 program, &r)) == CO_OK) {
-        for (int i = 0; i < PQntuples(r) && e == CO_OK; i++) {
-            snprintf(detail, sizeof detail, "stored %s, transfers sum %s", PQgetvalue(r, i, 2),
-                     PQgetvalue(r, i, 3));
-            e = violation(a, out, max, CHECK(BALANCE_MATCHES_TRANSFERS), PQgetvalue(r, i, 0),
-                          PQgetvalue(r, i, 1), NULL, detail);
+    for (size_t k = 0; k < sizeof checks / sizeof checks[0] && e == CO_OK; k++) {
+        e = run_check(c, a, &checks[k], program, max, out);
+        if (k == 4 && e == CO_OK) {
+            e = check_chain(c, a, program, max, out); /* 6, before the heads */
         }
-        PQclear(r);
-    }
-    /* 3. lots: a member's lot remainders are its spendable balance (0 while negative) */
-    if (e == CO_OK &&
-        (e = run(c, "pts_v_lots",
-                 "SELECT a.program, a.name, a.balance, coalesce(l.s, 0) FROM points.accounts a"
-                 " LEFT JOIN (SELECT account_id, sum(remaining) s FROM points.lots"
-                 "   GROUP BY account_id) l ON l.account_id = a.id"
-                 " WHERE a.kind = 1 AND ($1 = '' OR a.program = $1) AND"
-                 " greatest(a.balance, 0) <> coalesce(l.s, 0) ORDER BY a.id",
-                 program, &r)) == CO_OK) {
-        for (int i = 0; i < PQntuples(r) && e == CO_OK; i++) {
-            snprintf(detail, sizeof detail, "balance %s, lot remainders sum %s",
-                     PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
-            e = violation(a, out, max, CHECK(LOTS_MATCH_BALANCE), PQgetvalue(r, i, 0),
-                          PQgetvalue(r, i, 1), NULL, detail);
-        }
-        PQclear(r);
-    }
-    /* 4. members below 0 only through REVERSE; holds never */
-    if (e == CO_OK &&
-        (e = run(c, "pts_v_neg",
-                 "SELECT a.program, a.name, a.balance FROM points.accounts a"
-                 " WHERE a.kind IN (1, 2) AND a.balance < 0 AND ($1 = '' OR a.program = $1) AND"
-                 " (a.kind = 2 OR NOT EXISTS (SELECT 1 FROM points.transfers t"
-                 "   WHERE t.debit_id = a.id AND t.kind = 7)) ORDER BY a.id",
-                 program, &r)) == CO_OK) {
-        for (int i = 0; i < PQntuples(r) && e == CO_OK; i++) {
-            snprintf(detail, sizeof detail, "balance %s without a reversal", PQgetvalue(r, i, 2));
-            e = violation(a, out, max, CHECK(MEMBER_NOT_NEGATIVE), PQgetvalue(r, i, 0),
-                          PQgetvalue(r, i, 1), NULL, detail);
-        }
-        PQclear(r);
-    }
-    /* 5. prepaid issuance accounts never below 0 */
-    if (e == CO_OK &&
-        (e = run(c, "pts_v_prepaid",
-                 "SELECT program, name, balance FROM points.accounts WHERE kind = 3 AND guarded"
-                 " AND balance < 0 AND ($1 = '' OR program = $1) ORDER BY id",
-                 program, &r)) == CO_OK) {
-        for (int i = 0; i < PQntuples(r) && e == CO_OK; i++) {
-            snprintf(detail, sizeof detail, "prepaid block at %s", PQgetvalue(r, i, 2));
-            e = violation(a, out, max, CHECK(PREPAID_NOT_NEGATIVE), PQgetvalue(r, i, 0),
-                          PQgetvalue(r, i, 1), NULL, detail);
-        }
-        PQclear(r);
-    }
-    /* 6. the hash chain, and each chain head matches its last transfer */
-    if (e == CO_OK) {
-        e = check_chain(c, a, program, max, out);
-    }
-    if (e == CO_OK &&
-        (e = run(c, "pts_v_heads",
-                 "SELECT c.program, c.seq, coalesce(max(t.seq), 0) FROM points.chains c"
-                 " LEFT JOIN points.transfers t ON t.program = c.program"
-                 " WHERE $1 = '' OR c.program = $1 GROUP BY c.program, c.seq"
-                 " HAVING c.seq <> coalesce(max(t.seq), 0)",
-                 program, &r)) == CO_OK) {
-        for (int i = 0; i < PQntuples(r) && e == CO_OK; i++) {
-            snprintf(detail, sizeof detail, "chain head at %s, last transfer %s",
-                     PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
-            e = violation(a, out, max, CHECK(HASH_CHAIN), PQgetvalue(r, i, 0), NULL, NULL, detail);
-        }
-        PQclear(r);
     }
     return e;
 }

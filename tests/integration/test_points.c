@@ -982,10 +982,24 @@ static void test_list_transactions_pages_newest_first(void **state)
     co_arena_release(&a);
 }
 
+/* Exit status of `coalition-points verify` against the stack's database. */
+static int verify_command(void)
+{
+    setenv("COALITION_DATABASE_URL", h_service_db_url(fx->s, H_POINTS), 1);
+    setenv("COALITION_LOG_LEVEL", "warn", 1);
+    char *argv[] = {(char *)getenv("COALITION_POINTS_BIN"), "verify", NULL};
+    assert_non_null(argv[0]);
+    int rc = h_run(argv);
+    unsetenv("COALITION_DATABASE_URL");
+    unsetenv("COALITION_LOG_LEVEL");
+    return rc;
+}
+
 static void test_verify_detects_tampering(void **state)
 {
     (void)state;
     expect_verified();
+    assert_int_equal(verify_command(), 0);
     /* An attacker with database access rewrites one transfer's points (bypassing the
      * append-only trigger as a superuser can). */
     PGconn *pg = PQconnectdb(h_db_url(fx->s));
@@ -1018,6 +1032,7 @@ static void test_verify_detects_tampering(void **state)
     }
     assert_true(chain);
     assert_true(balance);
+    assert_int_equal(verify_command(), 1);
     /* A partner may not run it. */
     call(fx->bakery, &a, SVC "VerifyLedger", &req.base,
          &coalition__v1__verify_ledger_response__descriptor, &st);
