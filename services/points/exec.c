@@ -1553,6 +1553,39 @@ static co_err consume(batch *b, memrow *m, size_t xi, int64_t points, int64_t no
     return CO_OK;
 }
 
+/*
+ * Posts a transfer of points from member m to `to`, taken from m's spendable lots. On success
+ * *out is the transfer (member and balance after set). When the points are there but in lots
+ * already past their expiry, nothing changes, the operation is failed and *out is NULL with
+ * CO_OK; any other failure returns the error with *out NULL.
+ */
+static co_err debit_member(batch *b, pts_op *op, memrow *m, acct *to, int kind, int64_t points,
+                           xfer **out)
+{
+    *out = NULL;
+    size_t t0 = b->nt;
+    xfer *x = xfer_add(b, op, kind, m->ma, to, points);
+    if (x == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    co_err e = consume(b, m, b->nx - 1, points, op->now_us);
+    if (e == CO_ERR_FAILED_PRECONDITION) {
+        m->ma->balance += points;
+        to->balance -= points;
+        b->nx--;
+        b->nt = t0;
+        op_fail(op, e, "insufficient points: some of the balance has expired");
+        return CO_OK;
+    }
+    if (e != CO_OK) {
+        return e;
+    }
+    x->member_id = m->member_id;
+    x->balance_after = m->ma->balance;
+    *out = x;
+    return CO_OK;
+}
+
 static size_t lot_index(const memrow *m, int64_t lot_id)
 {
     for (size_t i = 0; i < m->nlots; i++) {
@@ -1845,27 +1878,12 @@ static co_err apply_redeem(batch *b, size_t i)
     if (to == NULL) {
         return CO_ERR_NOMEM;
     }
-    size_t t0 = b->nt;
     b->x0[i] = b->nx;
-    xfer *x = xfer_add(b, op, op->hold ? KIND(HOLD) : KIND(REDEEM), m->ma, to, op->points);
+    xfer *x;
+    co_err e = debit_member(b, op, m, to, op->hold ? KIND(HOLD) : KIND(REDEEM), op->points, &x);
     if (x == NULL) {
-        return CO_ERR_NOMEM;
-    }
-    co_err e = consume(b, m, b->nx - 1, op->points, op->now_us);
-    if (e == CO_ERR_FAILED_PRECONDITION) {
-        /* Points there, but in lots already past their expiry: not spendable. */
-        m->ma->balance += op->points;
-        to->balance -= op->points;
-        b->nx--;
-        b->nt = t0;
-        op_fail(op, e, "insufficient points: some of the balance has expired");
-        return CO_OK;
-    }
-    if (e != CO_OK) {
         return e;
     }
-    x->member_id = m->member_id;
-    x->balance_after = m->ma->balance;
     if (op->hold) {
         holdrow *h = co_arena_calloc(&b->a, 1, sizeof *h);
         if (h == NULL) {
@@ -2021,26 +2039,12 @@ static co_err apply_exchange(batch *b, size_t i)
     if (xout == NULL || xin == NULL) {
         return CO_ERR_NOMEM;
     }
-    size_t t0 = b->nt;
     b->x0[i] = b->nx;
-    xfer *x = xfer_add(b, op, KIND(EXCHANGE_OUT), from->ma, xout, op->points);
+    xfer *x;
+    e = debit_member(b, op, from, xout, KIND(EXCHANGE_OUT), op->points, &x);
     if (x == NULL) {
-        return CO_ERR_NOMEM;
-    }
-    e = consume(b, from, b->nx - 1, op->points, op->now_us);
-    if (e == CO_ERR_FAILED_PRECONDITION) {
-        from->ma->balance += op->points;
-        xout->balance -= op->points;
-        b->nx--;
-        b->nt = t0;
-        op_fail(op, e, "insufficient points: some of the balance has expired");
-        return CO_OK;
-    }
-    if (e != CO_OK) {
         return e;
     }
-    x->member_id = from->member_id;
-    x->balance_after = from->ma->balance;
     x->reason = co_arena_printf(&b->a, "exchange to %s", dst->code);
     b->cur = dst;
     xfer *y = xfer_add(b, op, KIND(EXCHANGE_IN), xin, to->ma, credited);
@@ -2303,26 +2307,12 @@ static co_err apply_reward(batch *b, size_t i)
     if (to == NULL) {
         return CO_ERR_NOMEM;
     }
-    size_t t0 = b->nt;
     b->x0[i] = b->nx;
-    xfer *x = xfer_add(b, op, KIND(REDEEM), m->ma, to, cost);
+    xfer *x;
+    co_err e = debit_member(b, op, m, to, KIND(REDEEM), cost, &x);
     if (x == NULL) {
-        return CO_ERR_NOMEM;
-    }
-    co_err e = consume(b, m, b->nx - 1, cost, op->now_us);
-    if (e == CO_ERR_FAILED_PRECONDITION) {
-        m->ma->balance += cost;
-        to->balance -= cost;
-        b->nx--;
-        b->nt = t0;
-        op_fail(op, e, "insufficient points: some of the balance has expired");
-        return CO_OK;
-    }
-    if (e != CO_OK) {
         return e;
     }
-    x->member_id = m->member_id;
-    x->balance_after = m->ma->balance;
     x->reason = co_arena_printf(&b->a, "reward %s", rw->reward_id);
     if (x->reason == NULL ||
         !event_add(b, COALITION__V1__SETTLEMENT_EVENT_KIND__SETTLEMENT_EVENT_KIND_REDEMPTION, op,
