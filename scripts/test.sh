@@ -92,7 +92,10 @@ log "build with AddressSanitizer and UndefinedBehaviorSanitizer, tests"
 port="$(free_port $((port + 1)))"
 "$ROOT/scripts/build.sh" "$ROOT/build/asan" -DCOALITION_WERROR=ON -DCOALITION_SANITIZE=ON \
     -DCOALITION_TEST_PG_PORT="$port"
-ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}" \
+# Full unwinding gives leak reports whole stacks through libraries built without frame
+# pointers (OpenSSL), so that tests/lsan.supp can tell gRPC's own leaks from ours.
+ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0}" \
+    LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}" \
     UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
     run_ctest "$ROOT/build/asan"
 
