@@ -847,6 +847,7 @@ static co_err collect(batch *b)
                     return CO_ERR_NOMEM;
                 }
                 b->expm[i][k]->debits = true;
+                b->expm[i][k]->window_us = op->now_us; /* no balance is reported */
             }
             if (acct_get(b, p->code, AK_EXPIRY, NULL) == NULL) {
                 return CO_ERR_NOMEM;
@@ -1137,30 +1138,25 @@ static co_err load_members(co_pg_conn *c, batch *b)
         }
     }
     PQclear(r);
-    /* Qualifying points and spend, for members of programs with tiers only: a sum over the
-     * window of their earns. */
+    /* Qualifying points and spend: a sum over the window of each member's earns (what the
+     * balance reports, and what tiers are decided on). */
     arr_begin(pa);
     arr_begin(ma);
     arr_begin(wa);
     size_t nt = 0;
     for (size_t i = 0; i < b->nmems; i++) {
         memrow *m = b->mems[i];
-        if (m->tiered) {
-            arr_str(pa, m->program);
-            arr_str(ma, m->member_id);
-            arr_i64(wa, m->window_us);
-            nt++;
-        }
+        arr_str(pa, m->program);
+        arr_str(ma, m->member_id);
+        arr_i64(wa, m->window_us);
+        nt++;
     }
     if (nt > 0) {
-        e = query_arrays(c, "pts_qualifying_batch",
-                         "SELECT u.p, u.m, coalesce(sum(t.points), 0),"
-                         " coalesce(sum(t.purchase_micros), 0)"
-                         " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(p, m, w)"
-                         " JOIN points.transfers t ON t.program = u.p AND t.member_id = u.m AND"
-                         " t.kind = 1 AND t.create_time >= timestamptz 'epoch' + u.w *"
-                         " interval '1 microsecond' GROUP BY u.p, u.m",
-                         (arr *[]){pa, ma, wa}, 3, &r);
+        e = query_arrays(
+            c, "pts_qualifying_batch",
+            "SELECT u.p, u.m, q.pts, q.spend FROM unnest($1::text[], $2::text[],"
+            " $3::bigint[]) AS u(p, m, w), LATERAL (" PTS_QUALIFYING_SQL("u.p", "u.m", "u.w") ") q",
+            (arr *[]){pa, ma, wa}, 3, &r);
         if (e != CO_OK) {
             return e;
         }
@@ -2157,6 +2153,13 @@ static co_err apply_reverse(batch *b, size_t i)
             if (t->kind != KIND(ADJUST)) {
                 m->lifetime -= amount;
                 m->dirty = true;
+            }
+            if (t->kind == KIND(EARN) && t->create_us >= m->window_us) {
+                /* what the reversed part of a qualifying earn no longer qualifies for */
+                int64_t before = b->reversed[i][k];
+                m->q_points -= amount;
+                m->q_spend -= pts_proportional(t->purchase_micros, before + amount, t->points) -
+                              pts_proportional(t->purchase_micros, before, t->points);
             }
         } else {
             /* a redemption given back: to the lots its debit took from */

@@ -85,6 +85,8 @@ typedef struct pts_orig {
     int64_t points;
     const char *debit, *credit; /* account names */
     int64_t debit_tid;          /* REDEEM: itself; CAPTURE: its HOLD transfer (what took lots) */
+    int64_t purchase_micros;    /* EARN: the purchase amount */
+    int64_t create_us;
 } pts_orig;
 
 /* One mutation waiting for (or done by) the executor. The handler fills the input part,
@@ -174,6 +176,17 @@ bool pts_transfer_id_parse(const char *s, int64_t *id);
 /* The statement named `name` (a string literal of the caller), registered once, so that each
  * connection prepares it once. */
 const co_pg_stmt *pts_stmt(const char *name, const char *sql, int nparams);
+
+/* Qualifying points and spend of member M in program P since W (unix us), net of reversals: a
+ * reversed part of an earn no longer qualifies, and its purchase amount counts in proportion.
+ * Columns pts and spend; the arguments are SQL expressions. */
+#define PTS_QUALIFYING_SQL(P, M, W)                                                                \
+    "SELECT coalesce(sum(t.points - coalesce(r.s, 0)), 0)::bigint AS pts,"                         \
+    " coalesce(sum(t.purchase_micros - div(t.purchase_micros::numeric * coalesce(r.s, 0),"         \
+    " t.points)), 0)::bigint AS spend FROM points.transfers t LEFT JOIN LATERAL (SELECT"           \
+    " sum(x.points) AS s FROM points.transfers x WHERE x.corrects_id = t.id AND x.kind = 7) r"     \
+    " ON true WHERE t.program = " P " AND t.member_id = " M " AND t.kind = 1 AND t.create_time"    \
+    " >= timestamptz 'epoch' + " W " * interval '1 microsecond'"
 
 /* --- the batch executor --- */
 

@@ -920,7 +920,8 @@ static co_err orig_tx(co_pg_conn *c, void *ud)
                  "WITH o AS (SELECT t.* FROM points.transfers t WHERE t.id = $1::bigint)"
                  " SELECT t.id, t.kind, t.points, d.name, cr.name, t.program, t.partner_id,"
                  " t.member_id, coalesce(CASE WHEN t.kind = 3 THEN t.id WHEN t.kind = 5 THEN"
-                 " t.corrects_id END, 0)"
+                 " t.corrects_id END, 0), coalesce(t.purchase_micros, 0),"
+                 " (extract(epoch FROM t.create_time) * 1000000)::bigint"
                  " FROM o JOIN points.transfers t ON t.id = o.id OR ($2::boolean AND o.kind = 1"
                  " AND t.program = o.program AND t.partner_id = o.partner_id AND t.request_id ="
                  " o.request_id AND t.request_id <> '' AND t.kind = 2 AND t.reason <> 'welcome')"
@@ -946,6 +947,8 @@ static co_err orig_tx(co_pg_conn *c, void *ud)
         o->debit = co_arena_strdup(oa->a, PQgetvalue(r, i, 3));
         o->credit = co_arena_strdup(oa->a, PQgetvalue(r, i, 4));
         o->debit_tid = strtoll(PQgetvalue(r, i, 8), NULL, 10);
+        o->purchase_micros = strtoll(PQgetvalue(r, i, 9), NULL, 10);
+        o->create_us = strtoll(PQgetvalue(r, i, 10), NULL, 10);
     }
     if (n > 0) {
         snprintf(oa->program, sizeof oa->program, "%s", PQgetvalue(r, 0, 5));
@@ -1134,14 +1137,9 @@ static co_err qual_tx(co_pg_conn *c, void *ud)
     snprintf(since, sizeof since, "%" PRId64, qa->since_us);
     const char *v[3] = {qa->program, qa->member_id, since};
     PGresult *r;
-    co_err e = co_pg_exec(
-        c,
-        pts_stmt("pts_qualifying",
-                 "SELECT coalesce(sum(points), 0), coalesce(sum(purchase_micros), 0)"
-                 " FROM points.transfers WHERE program = $1 AND member_id = $2 AND kind = 1 AND"
-                 " create_time >= timestamptz 'epoch' + $3::bigint * interval '1 microsecond'",
-                 3),
-        v, NULL, NULL, &r);
+    co_err e =
+        co_pg_exec(c, pts_stmt("pts_qualifying", PTS_QUALIFYING_SQL("$1", "$2", "$3::bigint"), 3),
+                   v, NULL, NULL, &r);
     if (e == CO_OK) {
         qa->points = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
         qa->spend = strtoll(PQgetvalue(r, 0, 1), NULL, 10);

@@ -550,6 +550,21 @@ static void test_reverse_earns_and_redemptions(void **state)
     assert_string_equal(r->transfers[0]->credit_account, "issuance:fuelco");
     assert_int_equal(r->balance->available_points, 80);
     assert_int_equal(r->balance->lifetime_earned_points, 80);
+    /* the reversed part no longer qualifies, nor its share of the purchase */
+    assert_int_equal(r->balance->qualifying_points, 30);
+    assert_int_equal(r->balance->qualifying_spend_micros, 30000000);
+    {
+        Coalition__V1__MemberRef ref = by_id(dan);
+        Coalition__V1__GetBalanceRequest gb = COALITION__V1__GET_BALANCE_REQUEST__INIT;
+        gb.member = &ref;
+        gb.program_code = PROG;
+        Coalition__V1__GetBalanceResponse *g =
+            (void *)call(fuelco, &a, SVC "GetBalance", &gb.base,
+                         &coalition__v1__get_balance_response__descriptor, &st);
+        IT_EXPECT_STATUS(st, OK, NULL);
+        assert_int_equal(g->balances[0]->qualifying_points, 30);
+        assert_int_equal(g->balances[0]->qualifying_spend_micros, 30000000);
+    }
     /* The issuance billed to fuelco is offset by a negative event. */
     assert_int_equal(it_db_count(fx->s,
                                  "SELECT count(*) FROM points.settlement_events WHERE kind = 1 AND"
