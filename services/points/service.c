@@ -39,6 +39,7 @@ typedef struct pts_state {
     pthread_cond_t timer_cv;
     bool stopping, timer_started;
     int64_t expiry_interval_ms;
+    const co_process_config *cfg;
 } pts_state;
 
 typedef struct pts_service {
@@ -1883,6 +1884,7 @@ static void *pts_init(const co_process_env *env, const co_method **methods, size
     pthread_cond_init(&s->st.timer_cv, NULL);
     s->st.pool = env->pool;
     s->st.expiry_interval_ms = cfg->expiry_interval_ms;
+    s->st.cfg = env->cfg;
     co_idem_init(&s->st.idem, "points");
     s->st.partners = co_client_new(cfg->partners_addr, env->tls, "partners service");
     s->st.accounts = co_client_new(cfg->accounts_addr, env->tls, "accounts service");
@@ -1965,6 +1967,26 @@ static int verify_command(const co_process_config *cfg, void *extra)
     return va.out.violations == 0 ? 0 : 1;
 }
 
+/* The services' certificate check, then: a service calling on its own behalf (no partner, no
+ * admin) may use only the gateway's outbox methods; every other method acts for someone. */
+static co_err pts_authorize(co_call *call, void *ud)
+{
+    const pts_service *s = ud;
+    co_err e = co_caller_authorize(call, (void *)s->st.cfg);
+    if (e != CO_OK) {
+        return e;
+    }
+    const co_caller *who = co_caller_of(call);
+    const char *m = co_call_method(call);
+    if (who->role == CO_ROLE_SERVICE &&
+        strcmp(m, "/coalition.v1.Points/ListSettlementEvents") != 0 &&
+        strcmp(m, "/coalition.v1.Points/AckSettlementEvents") != 0) {
+        return co_call_fail(call, CO_ERR_PERMISSION_DENIED,
+                            "a service must call this method for a partner or the admin");
+    }
+    return CO_OK;
+}
+
 static const co_cfg_option pts_options[] = {
     {"partners-addr", "COALITION_PARTNERS_ADDR", CO_CFG_ADDR, "127.0.0.1:50051",
      "partners service address", offsetof(pts_config, partners_addr), 0, 0},
@@ -1998,6 +2020,7 @@ const co_process_def pts_service_def = {
     .nextra = sizeof pts_options / sizeof pts_options[0],
     .init = pts_init,
     .fini = pts_fini,
+    .authorize = pts_authorize,
     /* Mutations wait in their handler for the batch that commits them: the threads bound
      * the calls in flight, hence the batch size. */
     .default_threads_per_queue = "64",

@@ -887,6 +887,74 @@ static void test_rewards_catalog_coupons_and_donations(void **state)
     co_arena_release(&a);
 }
 
+static void test_settlement_outbox_is_for_the_gateway_only(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    co_client *gw = h_client(fx->s, H_POINTS, "service-gateway");
+    co_client *acc = h_client(fx->s, H_POINTS, "service-accounts");
+    const co_client_md self = {"coalition-role", "service"};
+    Coalition__V1__ListSettlementEventsRequest lr =
+        COALITION__V1__LIST_SETTLEMENT_EVENTS_REQUEST__INIT;
+    lr.page_size = 2;
+    ProtobufCMessage *resp = NULL;
+    it_unary(gw, &a, SVC "ListSettlementEvents", &lr.base,
+             &coalition__v1__list_settlement_events_response__descriptor, &self, 1, &resp, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    Coalition__V1__ListSettlementEventsResponse *l = (void *)resp;
+    assert_int_equal(l->n_events, 2);
+    assert_true(l->next_page_token[0] != '\0');
+    assert_int_equal(l->events[0]->amount->amount_micros,
+                     l->events[0]->points * l->events[0]->unit_price_micros);
+    char *ids[2] = {l->events[0]->event_id, l->events[1]->event_id};
+    Coalition__V1__AckSettlementEventsRequest ar =
+        COALITION__V1__ACK_SETTLEMENT_EVENTS_REQUEST__INIT;
+    ar.request_id = "ack-1";
+    ar.event_ids = ids;
+    ar.n_event_ids = 2;
+    it_unary(gw, &a, SVC "AckSettlementEvents", &ar.base,
+             &coalition__v1__ack_settlement_events_response__descriptor, &self, 1, &resp, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(((Coalition__V1__AckSettlementEventsResponse *)resp)->acknowledged, 2);
+    /* Consuming twice changes nothing; the next listing starts after them. */
+    it_unary(gw, &a, SVC "AckSettlementEvents", &ar.base,
+             &coalition__v1__ack_settlement_events_response__descriptor, &self, 1, &resp, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(((Coalition__V1__AckSettlementEventsResponse *)resp)->acknowledged, 0);
+    it_unary(gw, &a, SVC "ListSettlementEvents", &lr.base,
+             &coalition__v1__list_settlement_events_response__descriptor, &self, 1, &resp, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    l = (void *)resp;
+    assert_string_not_equal(l->events[0]->event_id, ids[0]);
+    assert_string_not_equal(l->events[0]->event_id, ids[1]);
+    char *unknown[1] = {"se-999999999"};
+    ar.request_id = "ack-2";
+    ar.event_ids = unknown;
+    ar.n_event_ids = 1;
+    it_unary(gw, &a, SVC "AckSettlementEvents", &ar.base,
+             &coalition__v1__ack_settlement_events_response__descriptor, &self, 1, &resp, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "unknown");
+    /* Another service may not read the outbox, nor move points on its own behalf. */
+    it_unary(acc, &a, SVC "ListSettlementEvents", &lr.base,
+             &coalition__v1__list_settlement_events_response__descriptor, &self, 1, &resp, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, "gateway");
+    Coalition__V1__MemberRef ref = by_id(anna);
+    Coalition__V1__Money amt = eur(1000000);
+    Coalition__V1__EarnRequest er = COALITION__V1__EARN_REQUEST__INIT;
+    er.request_id = "svc-earn";
+    er.member = &ref;
+    er.program_code = PROG;
+    er.amount = &amt;
+    it_unary(acc, &a, SVC "Earn", &er.base, &coalition__v1__earn_response__descriptor, &self, 1,
+             &resp, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_PERMISSION_DENIED, "for a partner or the admin");
+    co_client_free(gw);
+    co_client_free(acc);
+    co_arena_release(&a);
+}
+
 static void test_hostile_inputs_get_clear_statuses(void **state)
 {
     (void)state;
@@ -1287,6 +1355,7 @@ int main(void)
         cmocka_unit_test(test_earn_rules_tiers_campaigns_and_chance),
         cmocka_unit_test(test_suspended_partner_reads_but_does_not_move_points),
         cmocka_unit_test(test_rewards_catalog_coupons_and_donations),
+        cmocka_unit_test(test_settlement_outbox_is_for_the_gateway_only),
         cmocka_unit_test(test_hostile_inputs_get_clear_statuses),
         cmocka_unit_test(test_list_transactions_pages_newest_first),
         cmocka_unit_test(test_verify_detects_tampering),
