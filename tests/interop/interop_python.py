@@ -221,8 +221,10 @@ def main():
             t.status("%s Referrals/GetReferralStats, service down, 200 ms deadline" % who, got,
                      (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED))
             t.check("%s Referrals/GetReferralStats returned within 2 s (%.3f s)" % (who, took), took < 2.0)
+            # a client-side deadline may name the address the client dialed (the gateway)
+            shown = got[2].replace(os.environ["COALITION_TEST_GATEWAY"], "<gateway>")
             t.check("%s Referrals/GetReferralStats error names no internal address" % who,
-                    "127.0.0.1" not in got[2] and "ipv4:" not in got[2], repr(got[2]))
+                    "127.0.0.1" not in shown and "ipv4:" not in shown, repr(got[2]))
 
     for s in (health, before_registration, register, register_again, bakery_self,
               partner_not_admin, refused_certificates, activate_and_list, bad_calls,
