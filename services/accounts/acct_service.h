@@ -11,6 +11,7 @@
 typedef struct acct_config {
     const char *key_hex;       /* COALITION_ACCOUNTS_KEY: 64 hex characters */
     const char *partners_addr; /* COALITION_PARTNERS_ADDR */
+    const char *points_addr;   /* COALITION_POINTS_ADDR */
 } acct_config;
 
 /* The variable that holds the master key; named in every message about it. */

@@ -17,6 +17,7 @@
 #include "coalition/internal/v1/directory.pb-c.h"
 #include "coalition/v1/accounts.pb-c.h"
 #include "coalition/v1/partners.pb-c.h"
+#include "coalition/v1/points.pb-c.h"
 #include "crypto.h"
 #include "idem.h"
 #include "store.h"
@@ -36,6 +37,7 @@ typedef struct acct_state {
     co_idem idem;
     acct_keys keys;
     co_client *partners;
+    co_client *points;
 } acct_state;
 
 /* A member in plain text (arena memory), as decrypted from its row. */
@@ -1192,7 +1194,40 @@ typedef struct start_args {
     const program_info *prog;
     const Coalition__V1__MembershipPlan *plan;
     const char *partner_id;
+    bool reduced; /* the member's balance reached the plan's reduced_fee_min_points */
 } start_args;
+
+/* The member's available points in program, asked of the points service for the caller (the
+ * partner selling the membership, or the admin). */
+static co_err points_available(co_call *call, const acct_state *st,
+                               const Coalition__V1__MemberRef *ref, const char *program,
+                               int64_t *out)
+{
+    co_arena *a = co_call_arena(call);
+    const co_caller *who = co_caller_of(call);
+    Coalition__V1__GetBalanceRequest req = COALITION__V1__GET_BALANCE_REQUEST__INIT;
+    req.member = (Coalition__V1__MemberRef *)ref;
+    req.program_code = (char *)program;
+    const co_client_md md[2] = {{CO_MD_ROLE, who->role == CO_ROLE_ADMIN ? "admin" : "partner"},
+                                {CO_MD_PARTNER_ID, who->partner_id}};
+    ProtobufCMessage *resp = NULL;
+    co_client_status cs;
+    int64_t left = co_call_ms_left(call);
+    co_err e = co_client_unary(st->points, "/coalition.v1.Points/GetBalance", &req.base,
+                               &coalition__v1__get_balance_response__descriptor, md, 2,
+                               left < PARTNERS_MS ? left : PARTNERS_MS, true, a, &resp, &cs);
+    if (e == CO_ERR_NOT_FOUND || e == CO_ERR_INVALID_ARGUMENT || e == CO_ERR_PERMISSION_DENIED) {
+        return co_call_fail(call, e, "%s", cs.details);
+    }
+    if (e != CO_OK) {
+        return co_call_fail(call, e == CO_ERR_DEADLINE_EXCEEDED ? e : CO_ERR_UNAVAILABLE,
+                            "points service unavailable: the reduced fee of the plan cannot be "
+                            "computed");
+    }
+    const Coalition__V1__GetBalanceResponse *r = (const void *)resp;
+    *out = r->n_balances > 0 ? r->balances[0]->available_points : 0;
+    return CO_OK;
+}
 
 static co_err start_effect(co_pg_conn *c, co_call *call, void *ud, ProtobufCMessage **resp)
 {
@@ -1212,7 +1247,7 @@ static co_err start_effect(co_pg_conn *c, co_call *call, void *ud, ProtobufCMess
     if (e != CO_OK) {
         return e;
     }
-    const Coalition__V1__Money *fee = sa->plan->fee;
+    const Coalition__V1__Money *fee = sa->reduced ? sa->plan->reduced_fee : sa->plan->fee;
     const char *currency =
         fee != NULL && fee->currency[0] != '\0' ? fee->currency : sa->prog->currency;
     int64_t amount = fee != NULL ? fee->amount_micros : 0;
@@ -1254,7 +1289,7 @@ static co_err start_effect(co_pg_conn *c, co_call *call, void *ud, ProtobufCMess
         return CO_ERR_NOMEM;
     }
     r->fee_due = r->membership->last_fee;
-    r->reduced_fee_applied = false;
+    r->reduced_fee_applied = sa->reduced;
     *resp = &r->base;
     return CO_OK;
 }
@@ -1289,13 +1324,14 @@ static co_err start_membership(co_call *call, const ProtobufCMessage *msg, Proto
         return co_call_fail(call, CO_ERR_FAILED_PRECONDITION,
                             "membership plan \"%s\" has no valid period", req->plan_id);
     }
-    if (plan->reduced_fee_min_points > 0) {
-        /* The reduced fee depends on the member's balance, which only the points service
-         * knows; it is not running yet. */
-        return co_call_fail(call, CO_ERR_UNAVAILABLE,
-                            "points service unavailable: the reduced fee of plan \"%s\" cannot "
-                            "be computed",
-                            req->plan_id);
+    if (plan->reduced_fee_min_points > 0 && plan->reduced_fee != NULL) {
+        /* The reduced fee depends on the member's balance, which the points service keeps. */
+        int64_t available = 0;
+        if ((e = points_available(call, st, req->member, plan->program_code, &available)) !=
+            CO_OK) {
+            return e;
+        }
+        sa.reduced = available >= plan->reduced_fee_min_points;
     }
     sa.prog = &prog;
     sa.plan = plan;
@@ -1801,6 +1837,7 @@ static void acct_fini(void *state)
         return;
     }
     co_client_free(s->st.partners);
+    co_client_free(s->st.points);
     OPENSSL_cleanse(&s->st.keys, sizeof s->st.keys);
     free(s);
 }
@@ -1845,7 +1882,8 @@ static void *acct_init(const co_process_env *env, const co_method **methods, siz
         goto fail;
     }
     s->st.partners = co_client_new(cfg->partners_addr, env->tls, "partners service");
-    if (s->st.partners == NULL) {
+    s->st.points = co_client_new(cfg->points_addr, env->tls, "points service");
+    if (s->st.partners == NULL || s->st.points == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -1868,6 +1906,9 @@ static const co_cfg_option acct_options[] = {
      offsetof(acct_config, key_hex), 0, 0},
     {"partners-addr", "COALITION_PARTNERS_ADDR", CO_CFG_ADDR, "127.0.0.1:50051",
      "partners service address", offsetof(acct_config, partners_addr), 0, 0},
+    {"points-addr", "COALITION_POINTS_ADDR", CO_CFG_ADDR, "127.0.0.1:50053",
+     "points service address (balances for a plan's reduced fee)",
+     offsetof(acct_config, points_addr), 0, 0},
 };
 
 static const char *const health_names[] = {"coalition.v1.Accounts", NULL};

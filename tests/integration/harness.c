@@ -326,6 +326,8 @@ h_stack *h_stack_start(const char *dbname)
     char *acct_env[] = {
         "COALITION_ACCOUNTS_KEY=" H_ACCOUNTS_KEY,
         fmt(s, "COALITION_PARTNERS_ADDR=%s", s->p[H_PARTNERS].addr),
+        /* points starts later on the port chosen now; accounts dials it lazily */
+        fmt(s, "COALITION_POINTS_ADDR=%s", s->p[H_POINTS].addr),
         NULL,
     };
     start_proc(s, H_ACCOUNTS, acct_env, false);

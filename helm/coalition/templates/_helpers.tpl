@@ -233,6 +233,7 @@ COALITION_DEFAULT_DEADLINE_MS: {{ int64 .svc.defaultDeadlineMs | quote }}
 {{- end }}
 {{- if eq .name "accounts" }}
 COALITION_PARTNERS_ADDR: {{ include "coalition.upstream" (dict "root" .root "name" "partners" "upstreams" .svc.upstreams) | quote }}
+COALITION_POINTS_ADDR: {{ include "coalition.upstream" (dict "root" .root "name" "points" "upstreams" .svc.upstreams) | quote }}
 {{- end }}
 {{- if eq .name "points" }}
 COALITION_PARTNERS_ADDR: {{ include "coalition.upstream" (dict "root" .root "name" "partners" "upstreams" .svc.upstreams) | quote }}
