@@ -173,6 +173,32 @@ void it_activate_or_die(co_client *admin, const char *id)
     co_arena_release(&a);
 }
 
+ProtobufCMessage *it_call_or_die(co_client *c, co_arena *a, const char *method,
+                                 const ProtobufCMessage *req,
+                                 const ProtobufCMessageDescriptor *resp_desc)
+{
+    ProtobufCMessage *resp = NULL;
+    co_client_status st;
+    it_unary(c, a, method, req, resp_desc, NULL, 0, &resp, &st);
+    if (st.code != GRPC_STATUS_OK || resp == NULL) {
+        fprintf(stderr, "set-up: %s: %s: %s\n", method, co_grpc_status_name(st.code), st.details);
+        exit(1);
+    }
+    return resp;
+}
+
+void it_participate_or_die(co_client *admin, co_arena *a, const char *code, const char *partner)
+{
+    Coalition__V1__SetParticipationRequest req = COALITION__V1__SET_PARTICIPATION_REQUEST__INIT;
+    req.request_id = co_arena_printf(a, "part-%s-%s", code, partner);
+    req.program_code = (char *)code;
+    req.partner_id = (char *)partner;
+    req.can_issue = true;
+    req.can_redeem = true;
+    it_call_or_die(admin, a, "/coalition.v1.Partners/SetParticipation", &req.base,
+                   &coalition__v1__set_participation_response__descriptor);
+}
+
 /* --- fixture --- */
 
 /* cmocka 1.1 leaves a failed group teardown out of its result: it_exit_code reports it. */

@@ -76,6 +76,16 @@ void it_register_or_die(co_client *admin, const char *id, const char *name);
 /* Sets partner id ACTIVE as admin with request id "act-<id>"; exits like it_register_or_die. */
 void it_activate_or_die(co_client *admin, const char *id);
 
+/* For group set-up: calls method as it_unary does and returns the response (arena memory of
+ * a); on any status but OK prints the method and status and exits the program with 1. */
+ProtobufCMessage *it_call_or_die(co_client *c, co_arena *a, const char *method,
+                                 const ProtobufCMessage *req,
+                                 const ProtobufCMessageDescriptor *resp_desc);
+
+/* Lets partner issue and accept points of program code (request id "part-<code>-<partner>"),
+ * as admin; exits on failure. */
+void it_participate_or_die(co_client *admin, co_arena *a, const char *code, const char *partner);
+
 /* --- fixture --- */
 
 /* What a group's tests share: the stack and clients to the gateway. The fixture owns all. */

@@ -1130,26 +1130,10 @@ static void enroll(co_arena *a, const char *rid, const char *phone, char *out, s
     Coalition__V1__EnrollMemberRequest req = COALITION__V1__ENROLL_MEMBER_REQUEST__INIT;
     req.request_id = (char *)rid;
     req.phone = (char *)phone;
-    co_client_status st;
     Coalition__V1__EnrollMemberResponse *r =
-        (void *)call(fx->bakery, a, "/coalition.v1.Accounts/EnrollMember", &req.base,
-                     &coalition__v1__enroll_member_response__descriptor, &st);
-    if (st.code != OK) {
-        fprintf(stderr, "setup: EnrollMember: %s: %s\n", co_grpc_status_name(st.code), st.details);
-        exit(1);
-    }
+        (void *)it_call_or_die(fx->bakery, a, "/coalition.v1.Accounts/EnrollMember", &req.base,
+                               &coalition__v1__enroll_member_response__descriptor);
     snprintf(out, outlen, "%s", r->member->member_id);
-}
-
-static void admin_or_die(co_arena *a, const char *method, const ProtobufCMessage *req,
-                         const ProtobufCMessageDescriptor *rd)
-{
-    co_client_status st;
-    call(fx->admin, a, method, req, rd, &st);
-    if (st.code != OK) {
-        fprintf(stderr, "setup: %s: %s: %s\n", method, co_grpc_status_name(st.code), st.details);
-        exit(1);
-    }
 }
 
 static void program(co_arena *a, const char *code, const char *owner, bool prepaid, int64_t welcome)
@@ -1173,20 +1157,8 @@ static void program(co_arena *a, const char *code, const char *owner, bool prepa
                              : COALITION__V1__ISSUING_MODE__ISSUING_MODE_POSTPAID;
     req.request_id = co_arena_printf(a, "prog-%s", code);
     req.program = &p;
-    admin_or_die(a, "/coalition.v1.Partners/CreateProgram", &req.base,
-                 &coalition__v1__create_program_response__descriptor);
-}
-
-static void participate(co_arena *a, const char *code, const char *partner)
-{
-    Coalition__V1__SetParticipationRequest req = COALITION__V1__SET_PARTICIPATION_REQUEST__INIT;
-    req.request_id = co_arena_printf(a, "part-%s-%s", code, partner);
-    req.program_code = (char *)code;
-    req.partner_id = (char *)partner;
-    req.can_issue = true;
-    req.can_redeem = true;
-    admin_or_die(a, "/coalition.v1.Partners/SetParticipation", &req.base,
-                 &coalition__v1__set_participation_response__descriptor);
+    it_call_or_die(fx->admin, a, "/coalition.v1.Partners/CreateProgram", &req.base,
+                   &coalition__v1__create_program_response__descriptor);
 }
 
 static void agreement(co_arena *a, const char *from, const char *to, int64_t num, int64_t den,
@@ -1208,8 +1180,8 @@ static void agreement(co_arena *a, const char *from, const char *to, int64_t num
         COALITION__V1__SET_EXCHANGE_AGREEMENT_REQUEST__INIT;
     req.request_id = co_arena_printf(a, "agr-%s-%s", from, to);
     req.agreement = &ag;
-    admin_or_die(a, "/coalition.v1.Partners/SetExchangeAgreement", &req.base,
-                 &coalition__v1__set_exchange_agreement_response__descriptor);
+    it_call_or_die(fx->admin, a, "/coalition.v1.Partners/SetExchangeAgreement", &req.base,
+                   &coalition__v1__set_exchange_agreement_response__descriptor);
 }
 
 /* "tier-pts": 1 point per euro and per visit, an entry tier and silver (1.5x) from 100
@@ -1244,8 +1216,8 @@ static void tier_program(co_arena *a)
     Coalition__V1__CreateProgramRequest req = COALITION__V1__CREATE_PROGRAM_REQUEST__INIT;
     req.request_id = "prog-tier-pts";
     req.program = &p;
-    admin_or_die(a, "/coalition.v1.Partners/CreateProgram", &req.base,
-                 &coalition__v1__create_program_response__descriptor);
+    it_call_or_die(fx->admin, a, "/coalition.v1.Partners/CreateProgram", &req.base,
+                   &coalition__v1__create_program_response__descriptor);
     int64_t now = (int64_t)time(NULL);
     Google__Protobuf__Timestamp start = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
     Google__Protobuf__Timestamp end = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
@@ -1264,8 +1236,8 @@ static void tier_program(co_arena *a)
     Coalition__V1__CreateCampaignRequest cr = COALITION__V1__CREATE_CAMPAIGN_REQUEST__INIT;
     cr.request_id = "camp-bread";
     cr.campaign = &c;
-    admin_or_die(a, "/coalition.v1.Partners/CreateCampaign", &cr.base,
-                 &coalition__v1__create_campaign_response__descriptor);
+    it_call_or_die(fx->admin, a, "/coalition.v1.Partners/CreateCampaign", &cr.base,
+                   &coalition__v1__create_campaign_response__descriptor);
 }
 
 static void reward(co_arena *a, Coalition__V1__RewardKind kind, int64_t cost, const char *partner,
@@ -1284,14 +1256,9 @@ static void reward(co_arena *a, Coalition__V1__RewardKind kind, int64_t cost, co
     Coalition__V1__CreateRewardRequest req = COALITION__V1__CREATE_REWARD_REQUEST__INIT;
     req.request_id = co_arena_printf(a, "rw-%d", (int)kind);
     req.reward = &r;
-    co_client_status st;
     Coalition__V1__CreateRewardResponse *resp =
-        (void *)call(fx->admin, a, "/coalition.v1.Partners/CreateReward", &req.base,
-                     &coalition__v1__create_reward_response__descriptor, &st);
-    if (st.code != OK) {
-        fprintf(stderr, "setup: CreateReward: %s: %s\n", co_grpc_status_name(st.code), st.details);
-        exit(1);
-    }
+        (void *)it_call_or_die(fx->admin, a, "/coalition.v1.Partners/CreateReward", &req.base,
+                               &coalition__v1__create_reward_response__descriptor);
     snprintf(out, 32, "%s", resp->reward->reward_id);
 }
 
@@ -1307,9 +1274,9 @@ static int setup(void **state)
     co_arena a;
     co_arena_init(&a, 0);
     program(&a, PROG, "bakery", false, 50);
-    participate(&a, PROG, "fuelco");
+    it_participate_or_die(fx->admin, &a, PROG, "fuelco");
     program(&a, PREPAID, "bakery", true, 0);
-    participate(&a, PREPAID, "fuelco");
+    it_participate_or_die(fx->admin, &a, PREPAID, "fuelco");
     program(&a, "fuel-own", "fuelco", false, 0);
     program(&a, "exp-pts", "bakery", false, 0);
     agreement(&a, PROG, "fuel-own", 1, 2, 1000, 10, 1000, 300);
@@ -1322,7 +1289,7 @@ static int setup(void **state)
     tier_program(&a);
     it_register_or_die(fx->admin, "charity", "Charity");
     it_activate_or_die(fx->admin, "charity");
-    participate(&a, PROG, "charity");
+    it_participate_or_die(fx->admin, &a, PROG, "charity");
     reward(&a, COALITION__V1__REWARD_KIND__REWARD_KIND_CATALOG, 10, "bakery", "", 2, rw_catalog);
     reward(&a, COALITION__V1__REWARD_KIND__REWARD_KIND_COUPON, 5, "fuelco", "", 0, rw_coupon);
     reward(&a, COALITION__V1__REWARD_KIND__REWARD_KIND_DONATION, 7, "bakery", "charity", 0,

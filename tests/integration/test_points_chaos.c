@@ -1092,17 +1092,6 @@ static void test_kill9_mid_load_then_retry_everything(void **state)
 
 /* --- fixture --- */
 
-static void admin_or_die(co_arena *a, const char *method, const ProtobufCMessage *req,
-                         const ProtobufCMessageDescriptor *rd)
-{
-    co_client_status st;
-    call(fx->admin, a, method, req, rd, &st);
-    if (st.code != OK) {
-        fprintf(stderr, "setup: %s: %s: %s\n", method, co_grpc_status_name(st.code), st.details);
-        exit(1);
-    }
-}
-
 static void program(co_arena *a, const char *code, const char *owner, bool prepaid, int64_t welcome)
 {
     Coalition__V1__CreateProgramRequest req = COALITION__V1__CREATE_PROGRAM_REQUEST__INIT;
@@ -1125,34 +1114,17 @@ static void program(co_arena *a, const char *code, const char *owner, bool prepa
                              : COALITION__V1__ISSUING_MODE__ISSUING_MODE_POSTPAID;
     req.request_id = co_arena_printf(a, "prog-%s", code);
     req.program = &p;
-    admin_or_die(a, "/coalition.v1.Partners/CreateProgram", &req.base,
-                 &coalition__v1__create_program_response__descriptor);
-}
-
-static void participate(co_arena *a, const char *code, const char *partner)
-{
-    Coalition__V1__SetParticipationRequest req = COALITION__V1__SET_PARTICIPATION_REQUEST__INIT;
-    req.request_id = co_arena_printf(a, "part-%s-%s", code, partner);
-    req.program_code = (char *)code;
-    req.partner_id = (char *)partner;
-    req.can_issue = true;
-    req.can_redeem = true;
-    admin_or_die(a, "/coalition.v1.Partners/SetParticipation", &req.base,
-                 &coalition__v1__set_participation_response__descriptor);
+    it_call_or_die(fx->admin, a, "/coalition.v1.Partners/CreateProgram", &req.base,
+                   &coalition__v1__create_program_response__descriptor);
 }
 
 static void enroll(co_arena *a, int i)
 {
     Coalition__V1__EnrollMemberRequest req = COALITION__V1__ENROLL_MEMBER_REQUEST__INIT;
     req.request_id = co_arena_printf(a, "enroll-%d", i);
-    co_client_status st;
     Coalition__V1__EnrollMemberResponse *r =
-        (void *)call(fx->bakery, a, "/coalition.v1.Accounts/EnrollMember", &req.base,
-                     &coalition__v1__enroll_member_response__descriptor, &st);
-    if (st.code != OK) {
-        fprintf(stderr, "setup: EnrollMember: %s: %s\n", co_grpc_status_name(st.code), st.details);
-        exit(1);
-    }
+        (void *)it_call_or_die(fx->bakery, a, "/coalition.v1.Accounts/EnrollMember", &req.base,
+                               &coalition__v1__enroll_member_response__descriptor);
     snprintf(members[i], sizeof members[i], "%s", r->member->member_id);
 }
 
@@ -1178,16 +1150,17 @@ static int setup(void **state)
     co_arena a;
     co_arena_init(&a, 0);
     program(&a, POST, "bakery", false, 50);
-    participate(&a, POST, "fuelco");
+    it_participate_or_die(fx->admin, &a, POST, "fuelco");
     program(&a, PRE, "fuelco", true, 0);
-    participate(&a, PRE, "bakery");
+    it_participate_or_die(fx->admin, &a, PRE, "bakery");
     Coalition__V1__FundIssuerRequest fr = COALITION__V1__FUND_ISSUER_REQUEST__INIT;
     fr.request_id = "fund-bakery";
     fr.program_code = PRE;
     fr.partner_id = "bakery";
     fr.points = 1000000;
     fr.reason = "block 1";
-    admin_or_die(&a, SVC "FundIssuer", &fr.base, &coalition__v1__fund_issuer_response__descriptor);
+    it_call_or_die(fx->admin, &a, SVC "FundIssuer", &fr.base,
+                   &coalition__v1__fund_issuer_response__descriptor);
     for (int i = 0; i < NMEMBERS; i++) {
         enroll(&a, i);
     }
