@@ -15,6 +15,7 @@
 #include "card.h"
 #include "client.h"
 #include "coalition/internal/v1/directory.pb-c.h"
+#include "coalition/internal/v1/members.pb-c.h"
 #include "coalition/v1/accounts.pb-c.h"
 #include "coalition/v1/partners.pb-c.h"
 #include "coalition/v1/points.pb-c.h"
@@ -351,9 +352,11 @@ static co_err seal_member(const acct_state *st, co_arena *a, const member_plain 
 {
     const char *id = p->member_id;
     char birth[16] = "";
+    row->birth_md = 0;
     if (p->birth != NULL) {
         snprintf(birth, sizeof birth, "%04d-%02d-%02d", (int)p->birth->year, (int)p->birth->month,
                  (int)p->birth->day);
+        row->birth_md = (int)p->birth->month * 100 + (int)p->birth->day;
     }
     co_err e;
     if ((e = seal_str(st, a, "card_number", id, p->card, &row->card)) != CO_OK ||
@@ -1798,6 +1801,69 @@ static co_err keycheck_tx(co_pg_conn *c, void *ud)
     return CO_OK;
 }
 
+/* --- Members.ListBirthdays (internal) --- */
+
+typedef struct birthdays_args {
+    int md, limit;
+    const char *after;
+    co_arena *a;
+    char **ids;
+    size_t n;
+} birthdays_args;
+
+static co_err birthdays_tx(co_pg_conn *c, void *ud)
+{
+    birthdays_args *ba = ud;
+    return acct_store_birthdays(c, ba->md, ba->after, ba->limit, ba->a, &ba->ids, &ba->n);
+}
+
+static co_err list_birthdays(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                             void *ud)
+{
+    acct_state *st = ud;
+    const Coalition__Internal__V1__ListBirthdaysRequest *req = (const void *)msg;
+    if (co_caller_of(call)->role != CO_ROLE_SERVICE) {
+        return co_call_fail(call, CO_ERR_PERMISSION_DENIED,
+                            "Members.ListBirthdays is for the coalition's services only");
+    }
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (req->month < 1 || req->month > 12) {
+        return co_call_fail(call, CO_ERR_INVALID_ARGUMENT, "invalid field \"month\": must be 1-12");
+    }
+    if (req->day < 1 || req->day > mdays[req->month - 1]) {
+        return co_call_fail(call, CO_ERR_INVALID_ARGUMENT,
+                            "invalid field \"day\": must be a day of month %d", (int)req->month);
+    }
+    if (req->page_size < 0 || req->page_size > 1000) {
+        return co_call_fail(call, CO_ERR_INVALID_ARGUMENT,
+                            "invalid field \"page_size\": must be 0-1000");
+    }
+    if (req->after_member_id[0] != '\0' && !member_id_valid(req->after_member_id)) {
+        return co_call_fail(call, CO_ERR_INVALID_ARGUMENT,
+                            "invalid field \"after_member_id\": must be empty or a member id");
+    }
+    co_arena *a = co_call_arena(call);
+    int size = req->page_size > 0 ? req->page_size : 1000;
+    birthdays_args ba = {.md = req->month * 100 + req->day,
+                         .limit = size + 1,
+                         .after = req->after_member_id,
+                         .a = a};
+    co_err e = co_pg_tx(st->pool, co_call_ms_left(call), birthdays_tx, &ba);
+    if (e != CO_OK) {
+        return e;
+    }
+    Coalition__Internal__V1__ListBirthdaysResponse *r = co_arena_alloc(a, sizeof *r);
+    if (r == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    coalition__internal__v1__list_birthdays_response__init(r);
+    r->more = ba.n > (size_t)size;
+    r->n_member_ids = r->more ? (size_t)size : ba.n;
+    r->member_ids = ba.ids;
+    *resp = &r->base;
+    return CO_OK;
+}
+
 /* --- the method table --- */
 
 #define ROW(name, in, out, fn)                                                                     \
@@ -1822,6 +1888,9 @@ static const co_method method_rows[] = {
         coalition__v1__cancel_membership_response, cancel_membership),
     ROW("RecordFeedback", coalition__v1__record_feedback_request,
         coalition__v1__record_feedback_response, record_feedback),
+    {"/coalition.internal.v1.Members/ListBirthdays",
+     &coalition__internal__v1__list_birthdays_request__descriptor,
+     &coalition__internal__v1__list_birthdays_response__descriptor, list_birthdays, NULL, NULL},
 };
 #define NMETHODS (sizeof method_rows / sizeof method_rows[0])
 

@@ -25,6 +25,7 @@ typedef struct acct_member_row {
     const char *locale;
     const char *enrolled_by;
     int64_t create_us, update_us, erase_us; /* erase_us 0: not erased */
+    int birth_md; /* written only: month * 100 + day of birth, 0 for none */
 } acct_member_row;
 
 /* The lookup hashes of a member's identifiers (ACCT_HASH_BYTES each); NULL = none. */
@@ -50,6 +51,11 @@ co_err acct_store_find(co_pg_conn *c, acct_ident kind, const uint8_t *h, co_aren
 
 /* Replaces the sealed fields, hashes and locale of m->member_id and bumps update_time.
  * Conflicts as for acct_store_insert. */
+/* Up to limit ACTIVE members born on md (month * 100 + day) with a member id after `after`,
+ * ordered by member id (arena strings). */
+co_err acct_store_birthdays(co_pg_conn *c, int md, const char *after, int limit, co_arena *a,
+                            char ***ids, size_t *n);
+
 co_err acct_store_update(co_pg_conn *c, const acct_member_row *m, const acct_hashes *h, co_arena *a,
                          acct_member_row *out, const char **conflict);
 

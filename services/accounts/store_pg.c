@@ -16,9 +16,10 @@
 static const co_pg_stmt st_insert = {
     "acct_insert",
     "INSERT INTO accounts.members (member_id, status, card_enc, qr_enc, phone_enc, email_enc,"
-    " name_enc, birth_enc, locale, enrolled_by, card_hash, qr_hash, phone_hash, email_hash)"
-    " VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING " MEMBER_COLS,
-    13};
+    " name_enc, birth_enc, locale, enrolled_by, card_hash, qr_hash, phone_hash, email_hash,"
+    " birth_md) VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+    " nullif($14::smallint, 0)) RETURNING " MEMBER_COLS,
+    14};
 static const co_pg_stmt st_get = {
     "acct_get", "SELECT " MEMBER_COLS " FROM accounts.members WHERE member_id = $1", 1};
 static const co_pg_stmt st_get_lock = {
@@ -38,14 +39,14 @@ static const co_pg_stmt st_update = {
     "acct_update",
     "UPDATE accounts.members SET card_enc = $2, qr_enc = $3, phone_enc = $4, email_enc = $5,"
     " name_enc = $6, birth_enc = $7, locale = $8, card_hash = $9, qr_hash = $10,"
-    " phone_hash = $11, email_hash = $12, update_time = now()"
-    " WHERE member_id = $1 AND status = 1 RETURNING " MEMBER_COLS,
-    12};
+    " phone_hash = $11, email_hash = $12, birth_md = nullif($13::smallint, 0),"
+    " update_time = now() WHERE member_id = $1 AND status = 1 RETURNING " MEMBER_COLS,
+    13};
 static const co_pg_stmt st_erase = {
     "acct_erase",
     "UPDATE accounts.members SET status = 2, card_enc = NULL, qr_enc = NULL, phone_enc = NULL,"
     " email_enc = NULL, name_enc = NULL, birth_enc = NULL, card_hash = NULL, qr_hash = NULL,"
-    " phone_hash = NULL, email_hash = NULL, erase_reason = $2, erase_time = now(),"
+    " phone_hash = NULL, email_hash = NULL, birth_md = NULL, erase_reason = $2, erase_time = now(),"
     " update_time = now() WHERE member_id = $1 RETURNING " MEMBER_COLS,
     2};
 static const co_pg_stmt st_erase_consents = {
@@ -293,11 +294,14 @@ static void member_params(const acct_member_row *m, const acct_hashes *h, const 
 co_err acct_store_insert(co_pg_conn *c, const acct_member_row *m, const acct_hashes *h, co_arena *a,
                          acct_member_row *out, const char **conflict)
 {
-    const char *vals[13] = {0};
-    int lens[13] = {0}, fmts[13] = {0};
+    const char *vals[14] = {0};
+    int lens[14] = {0}, fmts[14] = {0};
+    char md[8];
+    snprintf(md, sizeof md, "%d", m->birth_md);
     vals[0] = m->member_id;
     member_params(m, h, vals, lens, fmts, 9); /* $9 is enrolled_by */
     vals[8] = m->enrolled_by;
+    vals[13] = md;
     co_err e = one_member(c, &st_insert, vals, lens, fmts, a, out);
     if (e == CO_ERR_ALREADY_EXISTS) {
         *conflict = conflict_of(c);
@@ -323,15 +327,49 @@ co_err acct_store_find(co_pg_conn *c, acct_ident kind, const uint8_t *h, co_aren
 co_err acct_store_update(co_pg_conn *c, const acct_member_row *m, const acct_hashes *h, co_arena *a,
                          acct_member_row *out, const char **conflict)
 {
-    const char *vals[12] = {0};
-    int lens[12] = {0}, fmts[12] = {0};
+    const char *vals[13] = {0};
+    int lens[13] = {0}, fmts[13] = {0};
+    char md[8];
+    snprintf(md, sizeof md, "%d", m->birth_md);
     vals[0] = m->member_id;
     member_params(m, h, vals, lens, fmts, 8);
+    vals[12] = md;
     co_err e = one_member(c, &st_update, vals, lens, fmts, a, out);
     if (e == CO_ERR_ALREADY_EXISTS) {
         *conflict = conflict_of(c);
     }
     return e;
+}
+
+static const co_pg_stmt st_birthdays = {
+    "acct_birthdays",
+    "SELECT member_id FROM accounts.members WHERE birth_md = $1::smallint AND status = 1 AND"
+    " member_id > $2 ORDER BY member_id LIMIT $3::int",
+    3};
+
+co_err acct_store_birthdays(co_pg_conn *c, int md, const char *after, int limit, co_arena *a,
+                            char ***ids, size_t *n)
+{
+    char mds[8], lim[16];
+    snprintf(mds, sizeof mds, "%d", md);
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *vals[3] = {mds, after, lim};
+    PGresult *r;
+    co_err e = co_pg_exec(c, &st_birthdays, vals, NULL, NULL, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    size_t rows = (size_t)PQntuples(r);
+    *n = 0;
+    *ids = co_arena_calloc(a, rows + 1, sizeof **ids);
+    for (size_t i = 0; *ids != NULL && i < rows; i++) {
+        if (((*ids)[i] = co_arena_strdup(a, PQgetvalue(r, (int)i, 0))) == NULL) {
+            break;
+        }
+        (*n)++;
+    }
+    PQclear(r);
+    return *ids != NULL && *n == rows ? CO_OK : CO_ERR_NOMEM;
 }
 
 static co_err exec1(co_pg_conn *c, const co_pg_stmt *st, const char *const *vals)

@@ -184,8 +184,10 @@ typedef struct memrow {
     bool exists, dirty;
     int64_t first_earn_us; /* 0 = none */
     int64_t lifetime;
-    const char *tier;
+    const char *tier, *tier0; /* now, and as loaded ("" for none) */
     int64_t tier_since_us;
+    int64_t review_us; /* next anniversary review of the tier; 0 = none */
+    int birthday_year; /* last year a birthday bonus was paid; 0 = never */
     int64_t q_points, q_spend;
     lotrow *lots;
     size_t nlots, caplots;
@@ -427,7 +429,7 @@ static memrow *mem_get(batch *b, const Coalition__V1__Program *p, const char *me
     m->program = program;
     m->p = p;
     m->member_id = member_id;
-    m->tier = "";
+    m->tier = m->tier0 = "";
     m->ma = acct_get(b, program, AK_MEMBER, member_id);
     m->ha = acct_get(b, program, AK_HOLD, member_id);
     b->mems = grow(&b->a, b->mems, &b->capmems, b->nmems, sizeof *b->mems);
@@ -776,12 +778,13 @@ static co_err load_rewards(co_pg_conn *c, batch *b)
     return CO_OK;
 }
 
-/* EXPIRE: the members of the program with lots expired at as_of (locked and reloaded later). */
+/* EXPIRE: the members of the program with lots expired at as_of; TIERS: those whose tier is due
+ * for review at as_of (locked and reloaded later). */
 static co_err load_expiring(co_pg_conn *c, batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         pts_op *op = b->ops[i];
-        if (!b->live[i] || op->kind != PTS_OP_EXPIRE) {
+        if (!b->live[i] || (op->kind != PTS_OP_EXPIRE && op->kind != PTS_OP_TIERS)) {
             continue;
         }
         char asof[24], lim[16];
@@ -789,12 +792,19 @@ static co_err load_expiring(co_pg_conn *c, batch *b)
         snprintf(lim, sizeof lim, "%d", op->expire_max);
         const char *v[3] = {prog_of(op)->code, asof, lim};
         PGresult *r;
-        co_err e = q(c, "pts_expiring",
-                     "SELECT a.member_id FROM points.accounts a WHERE a.program = $1 AND"
-                     " a.kind = 1 AND EXISTS (SELECT 1 FROM points.lots l WHERE l.account_id ="
-                     " a.id AND l.remaining > 0 AND l.expire_time <= timestamptz 'epoch' +"
-                     " $2::bigint * interval '1 microsecond') ORDER BY a.id LIMIT $3::int",
-                     3, v, &r);
+        co_err e = op->kind == PTS_OP_TIERS
+                       ? q(c, "pts_tiers_due",
+                           "SELECT member_id FROM points.members WHERE program = $1 AND"
+                           " tier_review_time <= timestamptz 'epoch' + $2::bigint * interval"
+                           " '1 microsecond' ORDER BY tier_review_time, member_id LIMIT $3::int",
+                           3, v, &r)
+                       : q(c, "pts_expiring",
+                           "SELECT a.member_id FROM points.accounts a WHERE a.program = $1 AND"
+                           " a.kind = 1 AND EXISTS (SELECT 1 FROM points.lots l WHERE"
+                           " l.account_id = a.id AND l.remaining > 0 AND l.expire_time <="
+                           " timestamptz 'epoch' + $2::bigint * interval '1 microsecond') ORDER"
+                           " BY a.id LIMIT $3::int",
+                           3, v, &r);
         if (e != CO_OK) {
             return e;
         }
@@ -854,6 +864,17 @@ static co_err collect(batch *b)
             }
             continue;
         }
+        if (op->kind == PTS_OP_TIERS) {
+            int32_t days = p->qualifying_window_days > 0 ? p->qualifying_window_days : 365;
+            for (size_t k = 0; k < b->nexpm[i]; k++) {
+                if ((b->expm[i][k] = mem_get(b, p, b->expids[i][k])) == NULL) {
+                    return CO_ERR_NOMEM;
+                }
+                b->expm[i][k]->tiered = true;
+                b->expm[i][k]->window_us = op->now_us - (int64_t)days * 86400 * INT64_C(1000000);
+            }
+            continue;
+        }
         if (op->kind != PTS_OP_FUND && (b->opm[i] = mem_get(b, p, mid)) == NULL) {
             return CO_ERR_NOMEM;
         }
@@ -890,6 +911,7 @@ static co_err collect(batch *b)
             ok = ok != NULL ? acct_get(b, p->code, AK_ISSUANCE, op->fund_partner_id) : NULL;
             break;
         case PTS_OP_EXPIRE:
+        case PTS_OP_TIERS:
             break; /* handled above */
         case PTS_OP_REWARD:
             b->opm[i]->debits = true;
@@ -1120,7 +1142,9 @@ static co_err load_members(co_pg_conn *c, batch *b)
                             "SELECT m.program, m.member_id,"
                             " (extract(epoch FROM m.first_earn_time) * 1000000)::bigint,"
                             " m.lifetime_earned, m.tier_code,"
-                            " (extract(epoch FROM m.tier_since) * 1000000)::bigint"
+                            " (extract(epoch FROM m.tier_since) * 1000000)::bigint,"
+                            " (extract(epoch FROM m.tier_review_time) * 1000000)::bigint,"
+                            " m.birthday_year"
                             " FROM unnest($1::text[], $2::text[]) AS u(p, m)"
                             " JOIN points.members m ON m.program = u.p AND m.member_id = u.m",
                             (arr *[]){pa, ma}, 2, &r);
@@ -1133,8 +1157,10 @@ static co_err load_members(co_pg_conn *c, batch *b)
             m->exists = true;
             m->first_earn_us = i64(r, row, 2);
             m->lifetime = i64(r, row, 3);
-            m->tier = co_arena_strdup(&b->a, PQgetvalue(r, row, 4));
+            m->tier = m->tier0 = co_arena_strdup(&b->a, PQgetvalue(r, row, 4));
             m->tier_since_us = i64(r, row, 5);
+            m->review_us = i64(r, row, 6);
+            m->birthday_year = (int)i64(r, row, 7);
         }
     }
     PQclear(r);
@@ -1643,13 +1669,20 @@ static int32_t tier_bps(const Coalition__V1__Program *p, const char *tier)
     return 0;
 }
 
-/* The tier m qualifies for now; upgrades at once, never down here (downgrades wait for the
- * anniversary). Returns true when it changed. */
-static bool tier_update(const Coalition__V1__Program *p, memrow *m, int64_t now)
+/* The position of tier code in p's ordered tiers; SIZE_MAX if it is not one of them. */
+static size_t tier_index(const Coalition__V1__Program *p, const char *code)
 {
-    if (p->n_tiers == 0) {
-        return false;
+    for (size_t i = 0; i < p->n_tiers; i++) {
+        if (strcmp(p->tiers[i]->code, code) == 0) {
+            return i;
+        }
     }
+    return SIZE_MAX;
+}
+
+/* The highest tier m's qualifying points (or spend) reach; p has tiers. */
+static size_t tier_qualified(const Coalition__V1__Program *p, const memrow *m)
+{
     bool spend = p->tier_basis == COALITION__V1__TIER_BASIS__TIER_BASIS_SPEND;
     int64_t have = spend ? m->q_spend : m->q_points;
     size_t best = 0;
@@ -1659,20 +1692,86 @@ static bool tier_update(const Coalition__V1__Program *p, memrow *m, int64_t now)
             best = i;
         }
     }
-    size_t cur = SIZE_MAX;
-    for (size_t i = 0; i < p->n_tiers; i++) {
-        if (strcmp(p->tiers[i]->code, m->tier) == 0) {
-            cur = i;
-        }
+    return best;
+}
+
+/* us plus one calendar year (UTC); 29 February goes to 28 February. */
+static int64_t add_year(int64_t us)
+{
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL) {
+        return us + INT64_C(365) * 86400 * 1000000;
     }
+    tm.tm_year++;
+    if (tm.tm_mon == 1 && tm.tm_mday == 29) {
+        tm.tm_mday = 28;
+    }
+    return (int64_t)timegm(&tm) * 1000000 + us % 1000000;
+}
+
+/* m's tier becomes tier k of p as of now; the next review is a year on (none for the entry
+ * tier, which cannot go down). */
+static void tier_set(const Coalition__V1__Program *p, memrow *m, size_t k, int64_t now)
+{
+    m->tier = p->tiers[k]->code;
+    m->tier_since_us = now;
+    m->review_us = k > 0 ? add_year(now) : 0;
+    m->dirty = true;
+}
+
+/* The tier m qualifies for now; upgrades at once, never down here (downgrades wait for the
+ * anniversary). Returns true when it changed. */
+static bool tier_update(const Coalition__V1__Program *p, memrow *m, int64_t now)
+{
+    if (p->n_tiers == 0) {
+        return false;
+    }
+    size_t best = tier_qualified(p, m);
+    size_t cur = tier_index(p, m->tier);
     if (cur != SIZE_MAX && cur >= best) {
         return false;
     }
     bool changed = cur != SIZE_MAX || m->tier[0] != '\0';
-    m->tier = p->tiers[best]->code;
-    m->tier_since_us = now;
-    m->dirty = true;
+    tier_set(p, m, best, now);
     return changed || best > 0;
+}
+
+/* TIERS: each member due for review drops at most one tier if its qualifying points (or spend)
+ * no longer reach its tier, and is reviewed again a year after; one that still qualifies keeps
+ * its tier until the next anniversary of the last change. */
+static co_err apply_tiers(batch *b, size_t i)
+{
+    pts_op *op = b->ops[i];
+    const Coalition__V1__Program *p = prog_of(op);
+    int64_t down = 0;
+    for (size_t k = 0; k < b->nexpm[i]; k++) {
+        memrow *m = b->expm[i][k];
+        if (m->review_us == 0 || m->review_us > op->as_of_us) {
+            continue; /* changed since it was listed */
+        }
+        size_t cur = tier_index(p, m->tier);
+        if (p->n_tiers == 0 || cur == SIZE_MAX || cur == 0) {
+            m->review_us = 0; /* no tier below it (or tiers reconfigured): nothing to review */
+            m->dirty = true;
+            continue;
+        }
+        size_t best = tier_qualified(p, m);
+        if (best > cur) {
+            tier_set(p, m, best, op->now_us);
+        } else if (best < cur) {
+            tier_set(p, m, cur - 1, op->now_us);
+            down++;
+        } else {
+            while (m->review_us <= op->as_of_us) {
+                m->review_us = add_year(m->review_us);
+            }
+            m->dirty = true;
+        }
+    }
+    b->opval[i] = down;
+    b->tier_changed[i] = (int)down;
+    return CO_OK;
 }
 
 static int32_t membership_bps(const pts_op *op)
@@ -1830,6 +1929,11 @@ static co_err apply_credit(batch *b, size_t i)
     if (from == NULL) {
         return CO_ERR_NOMEM;
     }
+    if (op->birthday_year != 0 && m->birthday_year >= op->birthday_year) {
+        op_fail(op, CO_ERR_ALREADY_EXISTS, "birthday bonus of %d already credited",
+                op->birthday_year);
+        return CO_OK;
+    }
     if (from->guarded && from->balance < op->points) {
         op_fail(op, CO_ERR_FAILED_PRECONDITION,
                 "prepaid block exhausted: %" PRId64 " points remaining for partner \"%s\"",
@@ -1848,6 +1952,9 @@ static co_err apply_credit(batch *b, size_t i)
     b->x1[i] = b->nx;
     m->dirty = true;
     m->lifetime += op->points;
+    if (op->birthday_year != 0) {
+        m->birthday_year = op->birthday_year;
+    }
     if (!adjust && !is_prepaid(p) &&
         !event_add(b, COALITION__V1__SETTLEMENT_EVENT_KIND__SETTLEMENT_EVENT_KIND_ISSUANCE, op,
                    op->caller, p->owner_partner_id, op->points, p->issue_price_micros, b->nx - 1)) {
@@ -2387,6 +2494,9 @@ static co_err apply_all(batch *b)
         case PTS_OP_EXPIRE:
             e = apply_expire(b, i);
             break;
+        case PTS_OP_TIERS:
+            e = apply_tiers(b, i);
+            break;
         case PTS_OP_REWARD:
             e = apply_reward(b, i);
             break;
@@ -2724,7 +2834,8 @@ static co_err build_response(batch *b, size_t i)
         msg = &r->base;
         break;
     }
-    case PTS_OP_EXPIRE: {
+    case PTS_OP_EXPIRE:
+    case PTS_OP_TIERS: { /* TIERS: members_affected counts the downgrades */
         Coalition__V1__ExpirePointsResponse *r = co_arena_alloc(a, sizeof *r);
         if (r == NULL) {
             return CO_ERR_NOMEM;
@@ -2914,7 +3025,9 @@ enum {
     W_R = 69,  /* outcomes, 5 */
     W_U = 74,  /* reward usage, 2 */
     W_CP = 76, /* coupons, 8 */
-    W_N = 84,
+    W_M2 = 84, /* members: tier review and birthday year, 2 */
+    W_TC = 86, /* tier changes, 6 */
+    W_N = 92,
 };
 
 /* Everything a batch writes, in one statement of data-modifying CTEs (one round trip). The
@@ -2949,13 +3062,15 @@ static const char *const write_parts[] = {
     " ON CONFLICT (hold_id) DO UPDATE SET captured_points = EXCLUDED.captured_points, status ="
     " EXCLUDED.status, close_time = EXCLUDED.close_time RETURNING 1),",
     " me AS (INSERT INTO points.members (program, member_id, account_id, hold_account_id,"
-    " first_earn_time, lifetime_earned, tier_code, tier_since) SELECT p, m, a, h,"
-    " timestamptz 'epoch' + f * interval '1 microsecond', l, t, timestamptz 'epoch' + s *"
-    " interval '1 microsecond' FROM unnest($45::text[], $46::text[], $47::bigint[],"
-    " $48::bigint[], $49::bigint[], $50::bigint[], $51::text[], $52::bigint[])"
-    " AS u(p, m, a, h, f, l, t, s) ON CONFLICT (program, member_id) DO UPDATE SET"
+    " first_earn_time, lifetime_earned, tier_code, tier_since, tier_review_time, birthday_year)"
+    " SELECT p, m, a, h, timestamptz 'epoch' + f * interval '1 microsecond', l, t,"
+    " timestamptz 'epoch' + s * interval '1 microsecond', timestamptz 'epoch' + rv * interval"
+    " '1 microsecond', by FROM unnest($45::text[], $46::text[], $47::bigint[], $48::bigint[],"
+    " $49::bigint[], $50::bigint[], $51::text[], $52::bigint[], $85::bigint[], $86::smallint[])"
+    " AS u(p, m, a, h, f, l, t, s, rv, by) ON CONFLICT (program, member_id) DO UPDATE SET"
     " first_earn_time = EXCLUDED.first_earn_time, lifetime_earned = EXCLUDED.lifetime_earned,"
-    " tier_code = EXCLUDED.tier_code, tier_since = EXCLUDED.tier_since RETURNING 1),",
+    " tier_code = EXCLUDED.tier_code, tier_since = EXCLUDED.tier_since, tier_review_time ="
+    " EXCLUDED.tier_review_time, birthday_year = EXCLUDED.birthday_year RETURNING 1),",
     " bal AS (UPDATE points.accounts a SET balance = a.balance + u.d FROM unnest($53::bigint[],"
     " $54::bigint[], $55::boolean[]) AS u(i, d, n) WHERE a.id = u.i AND (NOT a.guarded OR u.n"
     " OR a.balance + u.d >= 0) RETURNING 1),",
@@ -2978,7 +3093,11 @@ static const char *const write_parts[] = {
     " issue_time, expire_time, redeem_transfer_id) SELECT c, r, p, m, w, 1, timestamptz 'epoch'"
     " + i * interval '1 microsecond', timestamptz 'epoch' + e * interval '1 microsecond', t"
     " FROM unnest($77::text[], $78::text[], $79::text[], $80::text[], $81::text[],"
-    " $82::bigint[], $83::bigint[], $84::bigint[]) AS u(c, r, p, m, w, i, e, t) RETURNING 1)",
+    " $82::bigint[], $83::bigint[], $84::bigint[]) AS u(c, r, p, m, w, i, e, t) RETURNING 1),",
+    " tc AS (INSERT INTO points.tier_changes (program, member_id, change_time, from_tier,"
+    " to_tier, upgrade) SELECT p, m, timestamptz 'epoch' + t * interval '1 microsecond', f, o, u"
+    " FROM unnest($87::text[], $88::text[], $89::bigint[], $90::text[], $91::text[],"
+    " $92::boolean[]) AS x(p, m, t, f, o, u) RETURNING 1)",
     " SELECT (SELECT count(*) FROM bal)",
 };
 
@@ -2998,6 +3117,27 @@ static void write_sql_build(void)
         len += n;
     }
     write_sql[len] = '\0';
+}
+
+/* A row of points.tier_changes if m's tier changed in the batch; the entry tier counts as
+ * the tier of a member without one. */
+static void tier_change_add(arr *A, const memrow *m, int64_t now)
+{
+    const Coalition__V1__Program *p = m->p;
+    if (p == NULL || p->n_tiers == 0 || strcmp(m->tier, m->tier0) == 0) {
+        return;
+    }
+    const char *from = m->tier0[0] != '\0' ? m->tier0 : p->tiers[0]->code;
+    if (strcmp(from, m->tier) == 0) {
+        return;
+    }
+    size_t fi = tier_index(p, from), ti = tier_index(p, m->tier);
+    arr_str(&A[0], m->program);
+    arr_str(&A[1], m->member_id);
+    arr_i64(&A[2], now);
+    arr_str(&A[3], from);
+    arr_str(&A[4], m->tier);
+    arr_str(&A[5], fi == SIZE_MAX || (ti != SIZE_MAX && ti > fi) ? "t" : "f");
 }
 
 static co_err write_all(co_pg_conn *c, batch *b)
@@ -3100,6 +3240,9 @@ static co_err write_all(co_pg_conn *c, batch *b)
         arr_i64(&A[5], m->lifetime);
         arr_str(&A[6], m->tier);
         arr_opt(&A[7], m->tier_since_us != 0, m->tier_since_us);
+        arr_opt(&b->cols[W_M2], m->review_us != 0, m->review_us);
+        arr_i64(&b->cols[W_M2 + 1], m->birthday_year);
+        tier_change_add(b->cols + W_TC, m, now);
     }
     /* balances, netted per account, guarded in the database */
     A = b->cols + W_B;

@@ -76,6 +76,7 @@ typedef enum pts_op_kind {
     PTS_OP_REVERSE,
     PTS_OP_EXPIRE,
     PTS_OP_REWARD,
+    PTS_OP_TIERS, /* the anniversary review of members' tiers (timer) */
 } pts_op_kind;
 
 /* A transfer a REVERSE corrects, as read (it is immutable) by the handler. */
@@ -108,6 +109,8 @@ typedef struct pts_op {
     int64_t points;
     Coalition__V1__TransferKind credit_kind;
     const char *reason;
+    /* CREDIT of a birthday bonus: the year (program's time zone) it is paid for, at most once */
+    int birthday_year;
     bool hold;
     int64_t hold_timeout_s;
     const char *hold_id;         /* CAPTURE, VOID */
@@ -118,7 +121,8 @@ typedef struct pts_op {
     /* REWARD: the reward (in prog's snapshot) and the units */
     const Coalition__V1__Reward *reward;
     int32_t quantity;
-    /* EXPIRE: lots expiring at or before this time, of at most expire_max members */
+    /* EXPIRE: lots expiring at or before this time, of at most expire_max members; TIERS:
+     * tiers due for review at or before this time */
     int64_t as_of_us;
     int expire_max;
     /* REVERSE: the transfer, then the bonuses of its Earn to reverse in proportion */
@@ -210,5 +214,20 @@ typedef struct pts_verify_out {
 
 /* Checks every invariant of DESIGN section 3 on one REPEATABLE READ snapshot. */
 co_err pts_verify(co_pg_conn *c, co_arena *a, const char *program, size_t max, pts_verify_out *out);
+
+/* --- calendar work of the timer (calendar.c) --- */
+
+/* Reviews the tiers due at now (anniversaries of the last tier change), in every program. */
+void pts_tier_reviews(co_pg_pool *pool, pts_progs *progs, pts_exec *ex, int64_t now);
+
+/* Which programs' birthdays are done for their local date. */
+typedef struct pts_birthdays pts_birthdays;
+pts_birthdays *pts_birthdays_new(void);
+void pts_birthdays_free(pts_birthdays *bd);
+/* Credits each program's birthday bonus to its members whose birthday it is at now in the
+ * program's time zone (29 February: 28 February in other years), once a year per member; asks
+ * the accounts service who was born on the day. */
+void pts_birthday_sweep(pts_birthdays *bd, co_pg_pool *pool, pts_progs *progs, co_client *accounts,
+                        pts_exec *ex, int64_t now);
 
 #endif

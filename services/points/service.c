@@ -1734,12 +1734,16 @@ static co_err due_tx(co_pg_conn *c, void *ud)
     return CO_OK;
 }
 
-/* Releases holds past their expire_time, once a second. */
+/* Releases holds past their expire_time, once a second; every expiry interval, expires lots,
+ * reviews tiers at their anniversary and credits birthday bonuses. */
 static void *timer_main(void *arg)
 {
     pts_state *st = arg;
     due_args *da = calloc(1, sizeof *da);
-    if (da == NULL) {
+    pts_birthdays *bd = pts_birthdays_new();
+    if (da == NULL || bd == NULL) {
+        free(da);
+        pts_birthdays_free(bd);
         return NULL;
     }
     int64_t last_expiry = 0;
@@ -1797,9 +1801,13 @@ static void *timer_main(void *arg)
                 }
             }
             co_arena_release(&a);
+            /* the calendar: anniversaries of tier changes, birthdays */
+            pts_tier_reviews(st->pool, st->progs, st->ex, now);
+            pts_birthday_sweep(bd, st->pool, st->progs, st->accounts, st->ex, now);
         }
     }
     free(da);
+    pts_birthdays_free(bd);
     return NULL;
 }
 
@@ -1998,7 +2006,8 @@ static const co_cfg_option pts_options[] = {
      "how long a cached program configuration is used before asking for a newer version",
      offsetof(pts_config, program_refresh_ms), 0, 600000},
     {"expiry-interval-ms", "COALITION_POINTS_EXPIRY_INTERVAL_MS", CO_CFG_INT, "60000",
-     "how often expired lots are expired by the timer; 0: only by ExpirePoints",
+     "how often the timer expires lots, reviews tiers at anniversaries and credits birthday"
+     " bonuses; 0: none of these (lots only by ExpirePoints)",
      offsetof(pts_config, expiry_interval_ms), 0, 86400000},
     {"member-cache-ms", "COALITION_POINTS_MEMBER_CACHE_MS", CO_CFG_INT, "5000",
      "how long a resolved member identifier is trusted", offsetof(pts_config, member_cache_ms), 0,

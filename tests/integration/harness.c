@@ -181,6 +181,21 @@ static bool healthy(const char *addr)
 /* Starts process which and waits until it is healthy. extra (NULL-terminated, at most 7
  * entries) is remembered for h_proc_restart. With fixed_ports (a restart: others know its
  * address), a process that exits during start-up is fatal instead of moved to other ports. */
+/* Environment entries h_set_env added, per process, for every stack started later. */
+static const char *g_env[H_NPROC][9];
+
+void h_set_env(h_proc p, const char *entry)
+{
+    size_t k = 0;
+    while (g_env[p][k] != NULL) {
+        k++;
+    }
+    if (k + 1 == sizeof g_env[p] / sizeof g_env[p][0]) {
+        die("too many h_set_env entries");
+    }
+    g_env[p][k] = entry;
+}
+
 static void start_proc(h_stack *s, h_proc which, char *const *extra, bool fixed_ports)
 {
     h_procinfo *p = &s->p[which];
@@ -213,6 +228,9 @@ static void start_proc(h_stack *s, h_proc which, char *const *extra, bool fixed_
         }
         for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++) {
             env[n++] = extra[i];
+        }
+        for (int i = 0; g_env[which][i] != NULL && n < 31; i++) {
+            env[n++] = (char *)g_env[which][i];
         }
         env[n] = NULL;
         p->pid = spawn_with_env(need_env(p->bin_env), env, log, NULL);

@@ -29,6 +29,11 @@ typedef struct h_stack h_stack;
  * current directory. Aborts the test program on failure. */
 h_stack *h_stack_start(const char *dbname);
 
+/* Adds NAME=value (a static string) to the environment of process p in every stack started
+ * after this call, after what the harness sets (use names it does not set); at most 8 per process.
+ */
+void h_set_env(h_proc p, const char *entry);
+
 /* Sends SIGTERM to every process and waits; returns true if all exited with status 0. Frees
  * the stack. */
 bool h_stack_stop(h_stack *s);
