@@ -1331,7 +1331,8 @@ static co_err load_exchanged_today(co_pg_conn *c, batch *b)
     co_err e = query_arrays(
         c, "pts_exchanged_today",
         "SELECT (SELECT coalesce(sum(t.points), 0) FROM points.transfers t WHERE t.program = u.p"
-        " AND t.member_id = u.m AND t.kind = 9 AND t.reason = u.r AND t.create_time >="
+        " AND t.member_id = u.m AND t.member_id <> '' AND t.kind = 9 AND t.reason = u.r AND"
+        " t.create_time >="
         " (date_trunc('day', now() AT TIME ZONE u.z) AT TIME ZONE u.z))"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY"
         " AS u(p, m, r, z, o) ORDER BY u.o",
@@ -1951,7 +1952,9 @@ static co_err apply_credit(batch *b, size_t i)
     x->version = op->prog->version;
     b->x1[i] = b->nx;
     m->dirty = true;
-    m->lifetime += op->points;
+    if (!adjust) {
+        m->lifetime += op->points; /* EARN and BONUS points; an ADJUST is neither */
+    }
     if (op->birthday_year != 0) {
         m->birthday_year = op->birthday_year;
     }

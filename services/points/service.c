@@ -1252,32 +1252,36 @@ typedef struct list_args {
     PGresult *r;
 } list_args;
 
+/* One listing, with or without a member: with one, "t.member_id <> ''" lets the planner use
+ * the partial index transfers_member instead of walking the program's transfers. */
+#define LIST_SQL(MEMBER)                                                                           \
+    "SELECT t.id, t.seq, t.kind, d.name, cr.name, t.points, t.partner_id,"                         \
+    " t.request_id, t.member_id, t.member_balance_after, coalesce(t.corrects_id, 0),"              \
+    " t.hold_id, t.purchase_micros, t.currency, t.campaign_id, t.reason,"                          \
+    " t.program_version, t.metadata,"                                                              \
+    " (extract(epoch FROM t.create_time) * 1000000)::bigint, encode(t.hash, 'hex')"                \
+    " FROM points.transfers t JOIN points.accounts d ON d.id = t.debit_id"                         \
+    " JOIN points.accounts cr ON cr.id = t.credit_id"                                              \
+    " WHERE t.program = $1 AND " MEMBER " AND"                                                     \
+    " ($3 = '' OR t.partner_id = $3) AND"                                                          \
+    " (cardinality($4::smallint[]) = 0 OR t.kind = ANY($4::smallint[])) AND"                       \
+    " ($5::bigint IS NULL OR t.create_time >= timestamptz 'epoch' + $5::bigint *"                  \
+    "   interval '1 microsecond') AND"                                                             \
+    " ($6::bigint IS NULL OR t.create_time < timestamptz 'epoch' + $6::bigint *"                   \
+    "   interval '1 microsecond') AND"                                                             \
+    " ($7::bigint IS NULL OR t.seq < $7::bigint)"                                                  \
+    " ORDER BY t.seq DESC LIMIT $8::int"
+
 static co_err list_tx(co_pg_conn *c, void *ud)
 {
     list_args *la = ud;
     const char *v[8] = {la->program, la->member_id, la->partner_id, la->kinds,
                         la->start,   la->end,       la->before,     la->limit};
-    return co_pg_exec(
-        c,
-        pts_stmt("pts_list",
-                 "SELECT t.id, t.seq, t.kind, d.name, cr.name, t.points, t.partner_id,"
-                 " t.request_id, t.member_id, t.member_balance_after, coalesce(t.corrects_id, 0),"
-                 " t.hold_id, t.purchase_micros, t.currency, t.campaign_id, t.reason,"
-                 " t.program_version, t.metadata,"
-                 " (extract(epoch FROM t.create_time) * 1000000)::bigint, encode(t.hash, 'hex')"
-                 " FROM points.transfers t JOIN points.accounts d ON d.id = t.debit_id"
-                 " JOIN points.accounts cr ON cr.id = t.credit_id"
-                 " WHERE t.program = $1 AND ($2 = '' OR t.member_id = $2) AND"
-                 " ($3 = '' OR t.partner_id = $3) AND"
-                 " (cardinality($4::smallint[]) = 0 OR t.kind = ANY($4::smallint[])) AND"
-                 " ($5::bigint IS NULL OR t.create_time >= timestamptz 'epoch' + $5::bigint *"
-                 "   interval '1 microsecond') AND"
-                 " ($6::bigint IS NULL OR t.create_time < timestamptz 'epoch' + $6::bigint *"
-                 "   interval '1 microsecond') AND"
-                 " ($7::bigint IS NULL OR t.seq < $7::bigint)"
-                 " ORDER BY t.seq DESC LIMIT $8::int",
-                 8),
-        v, NULL, NULL, &la->r);
+    const co_pg_stmt *st =
+        la->member_id[0] != '\0'
+            ? pts_stmt("pts_list_member", LIST_SQL("t.member_id = $2 AND t.member_id <> ''"), 8)
+            : pts_stmt("pts_list", LIST_SQL("$2 = ''"), 8);
+    return co_pg_exec(c, st, v, NULL, NULL, &la->r);
 }
 
 static Coalition__V1__Transfer *row_transfer(co_arena *a, PGresult *r, int i, const char *program)
