@@ -15,10 +15,12 @@
 #include "card.h"
 #include "client.h"
 #include "coalition/internal/v1/directory.pb-c.h"
+#include "coalition/internal/v1/members.pb-c.h"
 #include "coalition/v1/accounts.pb-c.h"
 #include "coalition/v1/partners.pb-c.h"
 #include "coalition/v1/points.pb-c.h"
 #include "crypto.h"
+#include "figures.h"
 #include "idem.h"
 #include "store.h"
 
@@ -1798,6 +1800,15 @@ static co_err keycheck_tx(co_pg_conn *c, void *ud)
     return CO_OK;
 }
 
+/* --- internal Members methods (service identities only) --- */
+
+static co_err get_program_figures(co_call *call, const ProtobufCMessage *msg,
+                                  ProtobufCMessage **resp, void *ud)
+{
+    const acct_state *st = ud;
+    return acct_figures_get(call, st->pool, msg, resp);
+}
+
 /* --- the method table --- */
 
 #define ROW(name, in, out, fn)                                                                     \
@@ -1814,6 +1825,10 @@ static const co_method method_rows[] = {
         update_member),
     ROW("ExportMember", coalition__v1__export_member_request, coalition__v1__export_member_response,
         export_member),
+    {"/coalition.internal.v1.Members/GetProgramFigures",
+     &coalition__internal__v1__get_program_figures_request__descriptor,
+     &coalition__internal__v1__get_program_figures_response__descriptor, get_program_figures, NULL,
+     NULL},
     ROW("EraseMember", coalition__v1__erase_member_request, coalition__v1__erase_member_response,
         erase_member),
     ROW("StartMembership", coalition__v1__start_membership_request,
