@@ -20,6 +20,7 @@
 #include "coalition/v1/partners.pb-c.h"
 #include "coalition/v1/points.pb-c.h"
 #include "crypto.h"
+#include "figures.h"
 #include "idem.h"
 #include "store.h"
 
@@ -1864,6 +1865,15 @@ static co_err list_birthdays(co_call *call, const ProtobufCMessage *msg, Protobu
     return CO_OK;
 }
 
+/* --- internal Members methods (service identities only) --- */
+
+static co_err get_program_figures(co_call *call, const ProtobufCMessage *msg,
+                                  ProtobufCMessage **resp, void *ud)
+{
+    const acct_state *st = ud;
+    return acct_figures_get(call, st->pool, msg, resp);
+}
+
 /* --- the method table --- */
 
 #define ROW(name, in, out, fn)                                                                     \
@@ -1880,6 +1890,10 @@ static const co_method method_rows[] = {
         update_member),
     ROW("ExportMember", coalition__v1__export_member_request, coalition__v1__export_member_response,
         export_member),
+    {"/coalition.internal.v1.Members/GetProgramFigures",
+     &coalition__internal__v1__get_program_figures_request__descriptor,
+     &coalition__internal__v1__get_program_figures_response__descriptor, get_program_figures, NULL,
+     NULL},
     ROW("EraseMember", coalition__v1__erase_member_request, coalition__v1__erase_member_response,
         erase_member),
     ROW("StartMembership", coalition__v1__start_membership_request,

@@ -156,6 +156,19 @@ co_err acct_store_membership_get(co_pg_conn *c, const char *membership_id, bool 
 co_err acct_store_membership_cancel(co_pg_conn *c, const char *membership_id, const char *reason,
                                     co_arena *a, acct_membership_row *out);
 
+/* A program's membership and feedback figures (the internal GetProgramFigures). */
+typedef struct acct_program_figures {
+    int64_t active_memberships;
+    int64_t nps_responses, nps_promoters, nps_passives, nps_detractors;
+    int64_t effort_responses, effort_sum;
+} acct_program_figures;
+
+/* Memberships of program_code in force at as_us (started at or before it, ending after it; a
+ * cancelled one ended when it was cancelled) and the feedback recorded in [from_us, as_us),
+ * read by one statement (one snapshot). Times are unix microseconds. */
+co_err acct_store_program_figures(co_pg_conn *c, const char *program_code, int64_t as_us,
+                                  int64_t from_us, acct_program_figures *out);
+
 /* The sealed key-check value; CO_ERR_NOT_FOUND before the first start. */
 co_err acct_store_key_check_get(co_pg_conn *c, co_arena *a, acct_blob *out);
 

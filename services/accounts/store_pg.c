@@ -667,6 +667,52 @@ co_err acct_store_membership_cancel(co_pg_conn *c, const char *membership_id, co
     return ms_one(c, &st_ms_cancel, vals, a, out);
 }
 
+/* --- figures of a program --- */
+
+#define AT(p) "(timestamptz 'epoch' + " p "::bigint * interval '1 microsecond')"
+
+static const co_pg_stmt st_figures = {
+    "acct_program_figures",
+    "SELECT (SELECT count(*) FROM accounts.memberships WHERE program_code = $1"
+    "   AND start_time <= " AT("$2") " AND end_time > " AT(
+        "$2") "),"
+              " count(nps), count(*) FILTER (WHERE nps >= 9), count(*) FILTER (WHERE nps BETWEEN 7 "
+              "AND 8),"
+              " count(*) FILTER (WHERE nps <= 6), count(effort), coalesce(sum(effort), 0)"
+              " FROM accounts.feedback WHERE program_code = $1 AND create_time >= " AT(
+                  "$3") " AND create_time < " AT("$2"),
+    3};
+
+co_err acct_store_program_figures(co_pg_conn *c, const char *program_code, int64_t as_us,
+                                  int64_t from_us, acct_program_figures *out)
+{
+    char as[24], from[24];
+    snprintf(as, sizeof as, "%lld", (long long)as_us);
+    snprintf(from, sizeof from, "%lld", (long long)from_us);
+    const char *vals[3] = {program_code, as, from};
+    PGresult *r;
+    co_err e = co_pg_exec(c, &st_figures, vals, NULL, NULL, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    if (PQntuples(r) != 1 || PQnfields(r) != 7) {
+        PQclear(r);
+        return CO_ERR_INTERNAL;
+    }
+    acct_program_figures f = {
+        .active_memberships = num(r, 0, 0),
+        .nps_responses = num(r, 0, 1),
+        .nps_promoters = num(r, 0, 2),
+        .nps_passives = num(r, 0, 3),
+        .nps_detractors = num(r, 0, 4),
+        .effort_responses = num(r, 0, 5),
+        .effort_sum = num(r, 0, 6),
+    };
+    PQclear(r);
+    *out = f;
+    return CO_OK;
+}
+
 /* --- key check --- */
 
 co_err acct_store_key_check_get(co_pg_conn *c, co_arena *a, acct_blob *out)

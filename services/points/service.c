@@ -17,6 +17,7 @@
 #include "pb.h"
 #include "pts.h"
 #include "pts_service.h"
+#include "stats.h"
 
 extern const co_migration pts_migrations[];
 size_t pts_parse_text_array(co_arena *a, const char *s, const char ***out);
@@ -1500,6 +1501,33 @@ static co_err verify_ledger(co_call *call, const ProtobufCMessage *msg, Protobuf
     return CO_OK;
 }
 
+/* --- GetProgramStats --- */
+
+/* The program's owner or the admin; a participant or any other partner is refused. */
+static co_err get_program_stats(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                                void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__V1__GetProgramStatsRequest *req = (const void *)msg;
+    pts_stats_query q;
+    pts_prog *p;
+    co_err e = pts_stats_check(call, req, now_us(), &q);
+    if (e != CO_OK || (e = program_for(call, st, req->program_code, false, false, &p)) != CO_OK) {
+        return e;
+    }
+    const co_caller *who = co_caller_of(call);
+    if (who->role != CO_ROLE_ADMIN && strcmp(who->partner_id, p->p->owner_partner_id) != 0) {
+        pts_prog_unref(p);
+        return co_call_fail(call, CO_ERR_PERMISSION_DENIED,
+                            "partner \"%s\" does not own program \"%s\": only its owner and the "
+                            "admin read its figures",
+                            who->partner_id, req->program_code);
+    }
+    e = pts_stats_get(call, st->pool, st->accounts, p, &q, resp);
+    pts_prog_unref(p);
+    return e;
+}
+
 /* --- settlement outbox (gateway only) --- */
 
 static co_err require_gateway(co_call *call)
@@ -1851,6 +1879,8 @@ static const co_method method_rows[] = {
       coalition__v1__list_transactions_response__descriptor),
     M("VerifyLedger", verify_ledger, coalition__v1__verify_ledger_request__descriptor,
       coalition__v1__verify_ledger_response__descriptor),
+    M("GetProgramStats", get_program_stats, coalition__v1__get_program_stats_request__descriptor,
+      coalition__v1__get_program_stats_response__descriptor),
     M("ListSettlementEvents", list_settlement_events,
       coalition__v1__list_settlement_events_request__descriptor,
       coalition__v1__list_settlement_events_response__descriptor),
