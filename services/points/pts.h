@@ -211,4 +211,13 @@ typedef struct pts_verify_out {
 /* Checks every invariant of DESIGN section 3 on one REPEATABLE READ snapshot. */
 co_err pts_verify(co_pg_conn *c, co_arena *a, const char *program, size_t max, pts_verify_out *out);
 
+/* --- the member export (GDPR access request) --- */
+
+/* Everything the ledger holds about member_id (validated by the caller), read in one
+ * REPEATABLE READ, READ ONLY transaction: the JSON document of Ledger.ExportMember, in arena
+ * memory of a with its length. A member the ledger never saw gives an empty programs list.
+ * Errors are the database's (UNAVAILABLE, DEADLINE_EXCEEDED) or NOMEM. Thread-safe. */
+co_err pts_export_member(co_pg_pool *pool, int64_t timeout_ms, const char *member_id, co_arena *a,
+                         char **out, size_t *len);
+
 #endif
