@@ -11,69 +11,54 @@
 
 size_t pts_parse_text_array(co_arena *a, const char *s, const char ***out);
 
-/* RFC 3339 UTC text of a timestamptz expression, to the microsecond; NULL stays NULL. */
-#define RFC3339(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+/* Closes "to_char(<timestamptz>": RFC 3339 UTC text to the microsecond; NULL stays NULL. */
+#define UTC " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /* Every statement takes the member id as $1 and returns the program code first, rows ordered
  * by program, then oldest first. */
 
-static const char
-    balances_sql[] = "SELECT m.program, ma.balance, ha.balance, m.lifetime_earned, "
-                     "m.tier_code, " RFC3339("m.tier_since") ", " RFC3339(
-                         "m.first_earn_time") ", " RFC3339("m.tier_review_time") " FROM "
-                                                                                 "points.members m "
-                                                                                 "JOIN "
-                                                                                 "points.accounts "
-                                                                                 "ma ON ma.id = "
-                                                                                 "m.account_id"
-                                                                                 " JOIN "
-                                                                                 "points.accounts "
-                                                                                 "ha ON ha.id = "
-                                                                                 "m.hold_account_id"
-                                                                                 " WHERE "
-                                                                                 "m.member_id = $1 "
-                                                                                 "ORDER BY "
-                                                                                 "m.program";
+static const char balances_sql[] =
+    "SELECT m.program, ma.balance, ha.balance, m.lifetime_earned, m.tier_code,"
+    " to_char(m.tier_since" UTC ", to_char(m.first_earn_time" UTC ","
+    " to_char(m.tier_review_time" UTC
+    " FROM points.members m JOIN points.accounts ma ON ma.id = m.account_id"
+    " JOIN points.accounts ha ON ha.id = m.hold_account_id"
+    " WHERE m.member_id = $1 ORDER BY m.program";
 
-static const char lots_sql[] = "SELECT a.program, l.transfer_id, l.points, l.remaining, " RFC3339(
-    "l.expire_time") ", " RFC3339("t.create_time") " FROM points.accounts a JOIN points.lots l ON "
-                                                   "l.account_id = a.id"
-                                                   " JOIN points.transfers t ON t.id = "
-                                                   "l.transfer_id"
-                                                   " WHERE a.member_id = $1 AND a.kind = 1 ORDER "
-                                                   "BY a.program, l.id";
+static const char lots_sql[] =
+    "SELECT a.program, l.transfer_id, l.points, l.remaining, to_char(l.expire_time" UTC ","
+    " to_char(t.create_time" UTC " FROM points.accounts a JOIN points.lots l ON l.account_id = a.id"
+    " JOIN points.transfers t ON t.id = l.transfer_id"
+    " WHERE a.member_id = $1 AND a.kind = 1 ORDER BY a.program, l.id";
 
 static const char holds_sql[] =
-    "SELECT program, hold_id, partner_id, points, captured_points, status, "
-    "hold_transfer_id, " RFC3339("create_time") ", " RFC3339("expire_time") ", " RFC3339(
-        "close_time") " FROM points.holds WHERE member_id = $1 ORDER BY program, hold_transfer_id";
+    "SELECT program, hold_id, partner_id, points, captured_points, status, hold_transfer_id,"
+    " to_char(create_time" UTC ", to_char(expire_time" UTC ", to_char(close_time" UTC
+    " FROM points.holds WHERE member_id = $1 ORDER BY program, hold_transfer_id";
 
 /* Transfers of the programs the member is in, through the (program, member_id) index. */
 static const char transfers_sql[] =
     "SELECT t.program, t.id, t.seq, t.kind, d.name, cr.name, t.points, t.partner_id,"
     " t.request_id, t.member_balance_after, t.corrects_id, t.hold_id, t.purchase_micros,"
-    " t.currency, t.campaign_id, t.reason, t.program_version, t.metadata, " RFC3339(
-        "t.create_time") " FROM points.members m"
-                         " JOIN points.transfers t ON t.program = m.program AND t.member_id ="
-                         " m.member_id"
-                         " JOIN points.accounts d ON d.id = t.debit_id"
-                         " JOIN points.accounts cr ON cr.id = t.credit_id"
-                         " WHERE m.member_id = $1 ORDER BY t.program, t.seq";
+    " t.currency, t.campaign_id, t.reason, t.program_version, t.metadata,"
+    " to_char(t.create_time" UTC " FROM points.members m"
+    " JOIN points.transfers t ON t.program = m.program AND t.member_id = m.member_id"
+    " JOIN points.accounts d ON d.id = t.debit_id"
+    " JOIN points.accounts cr ON cr.id = t.credit_id"
+    " WHERE m.member_id = $1 ORDER BY t.program, t.seq";
 
 static const char coupons_sql[] =
-    "SELECT c.program, c.code, c.reward_id, c.partner_id, c.status, c.expire_time <= "
-    "now(), " RFC3339("c.issue_time") ", " RFC3339("c.expire_time") ", " RFC3339(
-        "c.use_time") ", c.used_by_partner_id, c.redeem_transfer_id FROM points.members m"
-                      " JOIN points.coupons c ON c.program = m.program AND c.member_id = "
-                      "m.member_id"
-                      " WHERE m.member_id = $1 ORDER BY c.program, c.issue_time, c.code";
+    "SELECT c.program, c.code, c.reward_id, c.partner_id, c.status, c.expire_time <= now(),"
+    " to_char(c.issue_time" UTC ", to_char(c.expire_time" UTC ", to_char(c.use_time" UTC
+    ", c.used_by_partner_id, c.redeem_transfer_id FROM points.members m"
+    " JOIN points.coupons c ON c.program = m.program AND c.member_id = m.member_id"
+    " WHERE m.member_id = $1 ORDER BY c.program, c.issue_time, c.code";
 
-static const char tiers_sql[] = "SELECT tc.program, " RFC3339(
-    "tc.change_time") ", tc.from_tier, tc.to_tier, tc.upgrade"
-                      " FROM points.members m"
-                      " JOIN points.tier_changes tc ON tc.program = m.program AND tc.member_id = "
-                      "m.member_id"
-                      " WHERE m.member_id = $1 ORDER BY tc.program, tc.change_time, tc.id";
+static const char tiers_sql[] =
+    "SELECT tc.program, to_char(tc.change_time" UTC ", tc.from_tier, tc.to_tier, tc.upgrade"
+    " FROM points.members m"
+    " JOIN points.tier_changes tc ON tc.program = m.program AND tc.member_id = m.member_id"
+    " WHERE m.member_id = $1 ORDER BY tc.program, tc.change_time, tc.id";
 
 typedef struct export_args {
     const char *member_id;
