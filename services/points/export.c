@@ -196,11 +196,16 @@ static json_t *purchase(const PGresult *r, int row)
                      col_str(r, row, 13));
 }
 
-/* A transfer's metadata as an object (stored as key, value, key, value ... sorted by key). */
+/* A transfer's metadata as an object (stored as key, value, key, value ... sorted by key);
+ * NULL when it cannot be read whole. */
 static json_t *metadata(export_args *xa, const PGresult *r, int row)
 {
     const char **kv = NULL;
-    size_t n = pts_parse_text_array(xa->a, PQgetvalue(r, row, 17), &kv);
+    const char *text = PQgetvalue(r, row, 17);
+    size_t n = pts_parse_text_array(xa->a, text, &kv);
+    if (n % 2 != 0 || (n == 0 && strcmp(text, "{}") != 0)) {
+        return NULL; /* out of memory, or not pairs */
+    }
     json_t *o = json_object();
     for (size_t i = 0; o != NULL && i + 1 < n; i += 2) {
         if (json_object_set_new(o, kv[i], json_string(kv[i + 1])) != 0) {
