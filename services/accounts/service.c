@@ -15,6 +15,7 @@
 #include "card.h"
 #include "client.h"
 #include "coalition/internal/v1/directory.pb-c.h"
+#include "coalition/internal/v1/ledger.pb-c.h"
 #include "coalition/internal/v1/members.pb-c.h"
 #include "coalition/v1/accounts.pb-c.h"
 #include "coalition/v1/partners.pb-c.h"
@@ -22,6 +23,7 @@
 #include "crypto.h"
 #include "figures.h"
 #include "idem.h"
+#include "log.h"
 #include "store.h"
 
 extern const co_migration acct_migrations[];
@@ -30,6 +32,8 @@ extern const co_migration acct_migrations[];
 #define ST_ERASED   COALITION__V1__MEMBER_STATUS__MEMBER_STATUS_ERASED
 #define PURPOSE_MAX COALITION__V1__CONSENT_PURPOSE__CONSENT_PURPOSE_PARTNER_SHARING
 #define PARTNERS_MS 5000
+/* At most this long for the points service's part of an export (a whole ledger history). */
+#define EXPORT_MS 30000
 
 /* The constant sealed in accounts.key_check under the key of the first start. */
 static const char key_check_text[] = "coalition accounts key check v1";
@@ -40,6 +44,7 @@ typedef struct acct_state {
     acct_keys keys;
     co_client *partners;
     co_client *points;
+    int64_t max_message_bytes; /* COALITION_MAX_MESSAGE_BYTES: the largest response */
 } acct_state;
 
 /* A member in plain text (arena memory), as decrypted from its row. */
@@ -1626,12 +1631,16 @@ static json_t *jstr(const char *s)
     return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
 }
 
-static co_err build_export(co_call *call, const acct_state *st, const export_args *xa, char **out)
+/* The document of ExportMember: the member's accounts data and points, the points service's
+ * part (stolen), in arena memory. */
+static co_err build_export(co_call *call, const acct_state *st, const export_args *xa,
+                           json_t *points, char **out)
 {
     co_arena *a = co_call_arena(call);
     member_view v;
     co_err e = decrypt_member(st, a, &xa->row, &v);
     if (e != CO_OK) {
+        json_decref(points);
         return e;
     }
     json_t *birth = json_null();
@@ -1713,6 +1722,12 @@ static co_err build_export(co_call *call, const acct_state *st, const export_arg
     json_object_set_new(root, "member_id", json_string(v.row.member_id));
     json_object_set_new(root, "accounts", acc);
     acc = NULL;
+    if (json_object_set_new(root, "points", points) != 0) {
+        points = NULL; /* freed by json_object_set_new */
+        e = CO_ERR_NOMEM;
+        goto out;
+    }
+    points = NULL;
     char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
     if (text == NULL) {
         e = CO_ERR_NOMEM;
@@ -1723,6 +1738,7 @@ static co_err build_export(co_call *call, const acct_state *st, const export_arg
     free(text);
     e = *out != NULL ? CO_OK : CO_ERR_NOMEM;
 out:
+    json_decref(points);
     json_decref(profile);
     json_decref(consents);
     json_decref(history);
@@ -1732,6 +1748,45 @@ out:
     json_decref(acc);
     json_decref(root);
     return e;
+}
+
+/* The points service's part of the member's export (Ledger.ExportMember): a JSON object the
+ * caller owns. UNAVAILABLE when the points service cannot answer, so that the export is never
+ * partial; RESOURCE_EXHAUSTED when the part is too large to send. */
+static co_err points_export(co_call *call, const acct_state *st, const char *member_id,
+                            json_t **out)
+{
+    co_arena *a = co_call_arena(call);
+    Coalition__Internal__V1__ExportMemberLedgerRequest req =
+        COALITION__INTERNAL__V1__EXPORT_MEMBER_LEDGER_REQUEST__INIT;
+    req.member_id = (char *)member_id;
+    const co_client_md md = {CO_MD_ROLE, "service"};
+    ProtobufCMessage *resp = NULL;
+    co_client_status cs;
+    int64_t left = co_call_ms_left(call);
+    co_err e = co_client_unary(st->points, "/coalition.internal.v1.Ledger/ExportMember", &req.base,
+                               &coalition__internal__v1__export_member_ledger_response__descriptor,
+                               &md, 1, left < EXPORT_MS ? left : EXPORT_MS, true, a, &resp, &cs);
+    if (e == CO_ERR_RESOURCE_EXHAUSTED) {
+        return co_call_fail(call, e, "points service: %s", cs.details);
+    }
+    if (e != CO_OK) {
+        co_log(CO_LOG_WARN, "points service did not export the member", "{s:s, s:s}", "status",
+               co_grpc_status_name(cs.code), "details", cs.details);
+        return co_call_fail(call, CO_ERR_UNAVAILABLE,
+                            "points service unavailable: the member's points cannot be exported");
+    }
+    const Coalition__Internal__V1__ExportMemberLedgerResponse *r = (const void *)resp;
+    json_t *doc = json_loads(r->json, JSON_REJECT_DUPLICATES, NULL);
+    const char *id = json_string_value(json_object_get(doc, "member_id"));
+    if (!json_is_object(doc) || id == NULL || strcmp(id, member_id) != 0 ||
+        !json_is_array(json_object_get(doc, "programs"))) {
+        json_decref(doc);
+        return co_call_fail(call, CO_ERR_INTERNAL,
+                            "points service answered the export with another document");
+    }
+    *out = doc;
+    return CO_OK;
 }
 
 static co_err export_member(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
@@ -1749,13 +1804,24 @@ static co_err export_member(co_call *call, const ProtobufCMessage *msg, Protobuf
     if ((e = co_pg_tx(st->pool, co_call_ms_left(call), export_tx, &xa)) != CO_OK) {
         return e;
     }
+    json_t *points = NULL;
+    if ((e = points_export(call, st, xa.row.member_id, &points)) != CO_OK) {
+        return e;
+    }
     Coalition__V1__ExportMemberResponse *r = co_arena_alloc(a, sizeof *r);
     if (r == NULL) {
+        json_decref(points);
         return CO_ERR_NOMEM;
     }
     coalition__v1__export_member_response__init(r);
-    if ((e = build_export(call, st, &xa, &r->json)) != CO_OK) {
+    if ((e = build_export(call, st, &xa, points, &r->json)) != CO_OK) {
         return e;
+    }
+    /* the field's tag and length and the other fields take well under 64 bytes */
+    if ((int64_t)strlen(r->json) > st->max_message_bytes - 64) {
+        return co_call_fail(call, CO_ERR_RESOURCE_EXHAUSTED,
+                            "the member's export is larger than the largest message the accounts "
+                            "service may send (COALITION_MAX_MESSAGE_BYTES)");
     }
     r->content_type = "application/json";
     struct timespec ts;
@@ -1948,6 +2014,7 @@ static void *acct_init(const co_process_env *env, const co_method **methods, siz
         goto fail;
     }
     s->st.pool = env->pool;
+    s->st.max_message_bytes = env->cfg->max_message_bytes;
     keycheck_args ka = {.st = &s->st};
     co_arena_init(&ka.a, 0);
     e = co_pg_tx(s->st.pool, 10000, keycheck_tx, &ka);
@@ -1990,7 +2057,7 @@ static const co_cfg_option acct_options[] = {
     {"partners-addr", "COALITION_PARTNERS_ADDR", CO_CFG_ADDR, "127.0.0.1:50051",
      "partners service address", offsetof(acct_config, partners_addr), 0, 0},
     {"points-addr", "COALITION_POINTS_ADDR", CO_CFG_ADDR, "127.0.0.1:50053",
-     "points service address (balances for a plan's reduced fee)",
+     "points service address (a plan's reduced fee, the points part of ExportMember)",
      offsetof(acct_config, points_addr), 0, 0},
 };
 

@@ -231,4 +231,13 @@ void pts_birthdays_free(pts_birthdays *bd);
 void pts_birthday_sweep(pts_birthdays *bd, co_pg_pool *pool, pts_progs *progs, co_client *accounts,
                         pts_exec *ex, int64_t now);
 
+/* --- the member export (GDPR access request) --- */
+
+/* Everything the ledger holds about member_id (validated by the caller), read in one
+ * REPEATABLE READ, READ ONLY transaction: the JSON document of Ledger.ExportMember, in arena
+ * memory of a with its length. A member the ledger never saw gives an empty programs list.
+ * Errors are the database's (UNAVAILABLE, DEADLINE_EXCEEDED) or NOMEM. Thread-safe. */
+co_err pts_export_member(co_pg_pool *pool, int64_t timeout_ms, const char *member_id, co_arena *a,
+                         char **out, size_t *len);
+
 #endif

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "coalition/internal/v1/ledger.pb-c.h"
 #include "idem.h"
 #include "int64.h"
 #include "ledger.h"
@@ -1735,6 +1736,51 @@ static co_err ack_settlement_events(co_call *call, const ProtobufCMessage *msg,
     return CO_OK;
 }
 
+/* --- Ledger.ExportMember (internal: the accounts service's GDPR export) --- */
+
+/* "m" and 32 lower-case hexadecimal digits, as the accounts service assigns them. */
+static bool member_id_ok(const char *s)
+{
+    return strlen(s) == 33 && s[0] == 'm' && strspn(s + 1, "0123456789abcdef") == 32;
+}
+
+static co_err export_member(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                            void *ud)
+{
+    pts_state *st = ud;
+    const Coalition__Internal__V1__ExportMemberLedgerRequest *req = (const void *)msg;
+    const co_caller *who = co_caller_of(call);
+    if (who->role != CO_ROLE_SERVICE || who->service == NULL ||
+        strcmp(who->service, "accounts") != 0) {
+        return co_call_fail(call, CO_ERR_PERMISSION_DENIED,
+                            "the ledger export is for the accounts service only");
+    }
+    if (!member_id_ok(req->member_id)) {
+        return bad(call, "member_id", "must be a member id (\"m\" and 32 lower-case hex digits)");
+    }
+    co_arena *a = co_call_arena(call);
+    Coalition__Internal__V1__ExportMemberLedgerResponse *r = co_arena_alloc(a, sizeof *r);
+    if (r == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    coalition__internal__v1__export_member_ledger_response__init(r);
+    size_t len = 0;
+    co_err e =
+        pts_export_member(st->pool, co_call_ms_left(call), req->member_id, a, &r->json, &len);
+    if (e != CO_OK) {
+        return e;
+    }
+    /* the field's tag and length take at most 11 bytes more */
+    if ((int64_t)len > st->cfg->max_message_bytes - 16) {
+        return co_call_fail(call, CO_ERR_RESOURCE_EXHAUSTED,
+                            "the member's ledger export (%zu bytes) is larger than the largest "
+                            "message the points service may send (COALITION_MAX_MESSAGE_BYTES)",
+                            len);
+    }
+    *resp = &r->base;
+    return CO_OK;
+}
+
 /* --- hold timeouts --- */
 
 typedef struct due_args {
@@ -1850,6 +1896,11 @@ static void *timer_main(void *arg)
         "/coalition.v1.Points/" name, &in, &out, fn, NULL, NULL                                    \
     }
 
+#define LEDGER(name, fn, in, out)                                                                  \
+    {                                                                                              \
+        "/coalition.internal.v1.Ledger/" name, &in, &out, fn, NULL, NULL                           \
+    }
+
 static const co_method method_rows[] = {
     M("Earn", earn, coalition__v1__earn_request__descriptor,
       coalition__v1__earn_response__descriptor),
@@ -1887,6 +1938,9 @@ static const co_method method_rows[] = {
     M("AckSettlementEvents", ack_settlement_events,
       coalition__v1__ack_settlement_events_request__descriptor,
       coalition__v1__ack_settlement_events_response__descriptor),
+    LEDGER("ExportMember", export_member,
+           coalition__internal__v1__export_member_ledger_request__descriptor,
+           coalition__internal__v1__export_member_ledger_response__descriptor),
 };
 #define NMETHODS (sizeof method_rows / sizeof method_rows[0])
 
@@ -2010,7 +2064,8 @@ static int verify_command(const co_process_config *cfg, void *extra)
 }
 
 /* The services' certificate check, then: a service calling on its own behalf (no partner, no
- * admin) may use only the gateway's outbox methods; every other method acts for someone. */
+ * admin) may use only the gateway's outbox methods and the accounts service's ledger export
+ * (each handler checks which service); every other method acts for someone. */
 static co_err pts_authorize(co_call *call, void *ud)
 {
     const pts_service *s = ud;
@@ -2022,7 +2077,8 @@ static co_err pts_authorize(co_call *call, void *ud)
     const char *m = co_call_method(call);
     if (who->role == CO_ROLE_SERVICE &&
         strcmp(m, "/coalition.v1.Points/ListSettlementEvents") != 0 &&
-        strcmp(m, "/coalition.v1.Points/AckSettlementEvents") != 0) {
+        strcmp(m, "/coalition.v1.Points/AckSettlementEvents") != 0 &&
+        strcmp(m, "/coalition.internal.v1.Ledger/ExportMember") != 0) {
         return co_call_fail(call, CO_ERR_PERMISSION_DENIED,
                             "a service must call this method for a partner or the admin");
     }
