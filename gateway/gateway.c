@@ -381,4 +381,8 @@ const co_process_def gw_process_def = {
     .init = gw_init,
     .fini = gw_fini,
     .authorize = gw_authorize,
+    /* Each forwarded call holds its worker thread until the service answers: the threads
+     * bound the calls in flight through the gateway, and so the batches the points service
+     * can form behind it. */
+    .default_threads_per_queue = "64",
 };

@@ -1178,6 +1178,11 @@ static co_err load_members(co_pg_conn *c, batch *b)
         nt++;
     }
     if (nt > 0) {
+        /* Planned for these members every time: a plan cached while the ledger was small
+         * (a scan of all transfers) would stay in use as it grows. */
+        if ((e = co_pg_command(c, "SET LOCAL plan_cache_mode = force_custom_plan")) != CO_OK) {
+            return e;
+        }
         e = query_arrays(
             c, "pts_qualifying_batch",
             "SELECT u.p, u.m, q.pts, q.spend FROM unnest($1::text[], $2::text[],"
@@ -1194,6 +1199,9 @@ static co_err load_members(co_pg_conn *c, batch *b)
             }
         }
         PQclear(r);
+        if ((e = co_pg_command(c, "SET LOCAL plan_cache_mode = auto")) != CO_OK) {
+            return e;
+        }
     }
     /* Open lots of members with a debit; the soonest expiry of the others. */
     arr *da = &b->cols[0], *oa = &b->cols[1];
