@@ -11,11 +11,18 @@
 #include "log.h"
 
 #define CO_PG_MAX_PREPARED 128
+/* How long a connection keeps its prepared statements before it prepares them again. A generic
+ * plan is chosen once, from the table sizes of that moment: a plan made while a table was
+ * nearly empty (a sequential scan joined by hash) would stay in use as the table grows to
+ * millions of rows. Preparing again every few seconds lets plans follow the data; it costs a
+ * few plannings per statement per interval. */
+#define CO_PG_REPLAN_MS 10000
 
 struct co_pg_conn {
     PGconn *pg;
     const co_pg_stmt *prepared[CO_PG_MAX_PREPARED];
     size_t nprepared;
+    int64_t prepared_ms; /* when the first of the prepared statements was prepared */
     bool broken;
     char sqlstate[6];
     char constraint[64];
@@ -30,6 +37,29 @@ struct co_pg_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Forgets c's prepared statements once they are CO_PG_REPLAN_MS old (c is idle). */
+static void replan_if_due(co_pg_conn *c)
+{
+    if (c->nprepared == 0 || mono_ms() - c->prepared_ms < CO_PG_REPLAN_MS) {
+        return;
+    }
+    PGresult *r = PQexec(c->pg, "DEALLOCATE ALL");
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+        c->nprepared = 0;
+    } else {
+        c->broken = PQstatus(c->pg) != CONNECTION_OK;
+        c->prepared_ms = mono_ms(); /* try again later; the old plans still work */
+    }
+    PQclear(r);
+}
 
 static PGconn *connect_db(const char *url, char *err, size_t errlen)
 {
@@ -127,6 +157,7 @@ co_err co_pg_acquire(co_pg_pool *p, int64_t timeout_ms, co_pg_conn **out)
             c->next_free = NULL;
             c->sqlstate[0] = '\0';
             c->constraint[0] = '\0';
+            replan_if_due(c);
             *out = c;
             return CO_OK;
         }
@@ -257,6 +288,9 @@ co_err co_pg_exec(co_pg_conn *c, const co_pg_stmt *st, const char *const *vals, 
             return fail_result(c, r, st->name);
         }
         PQclear(r);
+        if (c->nprepared == 0) {
+            c->prepared_ms = mono_ms();
+        }
         c->prepared[c->nprepared++] = st;
     }
     PGresult *r = PQexecPrepared(c->pg, st->name, st->nparams, vals, lens, fmts, 0);

@@ -62,9 +62,16 @@ typedef struct bench_opts {
     int inflight;
     int members;
     bool quick;
+    const char *only; /* NULL: every scenario; else "earn" or "mix" */
 } bench_opts;
 
-static bench_opts g_opt = {5, 3, 8, 64, 1000, false};
+static bench_opts g_opt = {5, 3, 8, 64, 1000, false, NULL};
+
+/* Whether the scenario named name runs (--only keeps one of the points scenarios). */
+static bool wanted(const char *name)
+{
+    return g_opt.only == NULL || strcmp(g_opt.only, name) == 0;
+}
 static int g_failures; /* scenarios that failed or calls that failed, summed */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -957,7 +964,7 @@ static gateway_result scenario_gateway(void)
         }
         co_arena_release(&a);
     }
-    if (g_failures == failures_before) {
+    if (g_failures == failures_before && g_opt.only == NULL) {
         read_rss(s, out.rss_rest);
         print_rss("at rest (before load):", out.rss_rest);
         printf(" -- GetPartner (read: gateway -> partners -> SELECT)\n");
@@ -970,17 +977,24 @@ static gateway_result scenario_gateway(void)
         out.write = run_scenario(&wr);
         read_rss(s, out.rss_write);
         print_rss("after RegisterPartner:", out.rss_write);
+    }
+    if (g_failures == failures_before) {
         points_bench pb = {0};
         if (points_setup(s, admin, &pb)) {
-            printf(" -- Earn (durable: new request_id per call; %d callers in flight; owner and "
-                   "participant tills)\n",
-                   g_opt.inflight);
-            bench_op earn = {"Earn", earn_call, &pb, g_opt.inflight};
-            out.earn = run_scenario(&earn);
-            printf(" -- till mix (2 earns : 1 balance : 1 hold + capture; %d callers in flight)\n",
-                   g_opt.inflight);
-            bench_op mix = {"mix", mix_call, &pb, g_opt.inflight};
-            out.mix = run_scenario(&mix);
+            if (wanted("earn")) {
+                printf(" -- Earn (durable: new request_id per call; %d callers in flight; owner "
+                       "and participant tills)\n",
+                       g_opt.inflight);
+                bench_op earn = {"Earn", earn_call, &pb, g_opt.inflight};
+                out.earn = run_scenario(&earn);
+            }
+            if (wanted("mix")) {
+                printf(" -- till mix (2 earns : 1 balance : 1 hold + capture; %d callers in "
+                       "flight)\n",
+                       g_opt.inflight);
+                bench_op mix = {"mix", mix_call, &pb, g_opt.inflight};
+                out.mix = run_scenario(&mix);
+            }
             read_rss(s, out.rss_write);
             print_rss("after Earn and mix:", out.rss_write);
             co_arena a;
@@ -1080,13 +1094,15 @@ static void usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: coalition-bench [--seconds N] [--runs R] [--clients C] [--quick]\n"
+        "usage: coalition-bench [--seconds N] [--runs R] [--clients C] [--inflight N] [--members "
+        "M] [--only S] [--quick]\n"
         "  --seconds N  length of each run (default 5)\n"
         "  --runs R     runs per scenario, the median is reported (default 3)\n"
         "  --clients C  concurrent callers of the echo and partners scenarios (default 8)\n"
         "  --inflight N concurrent callers of the Earn and mix scenarios (default 64)\n"
         "  --members M  members enrolled for the Earn and mix scenarios (default 1000)\n"
         "  --quick      1 s, 1 run: a smoke test for CI\n"
+        "  --only S     only the points scenario S (earn or mix), without the baselines\n"
         "Needs COALITION_TEST_PKI, COALITION_TEST_PG_DATADIR, COALITION_TEST_PG_PORT,\n"
         "COALITION_TEST_SCRIPTS and COALITION_{GATEWAY,PARTNERS,ACCOUNTS,POINTS}_BIN (ctest sets "
         "them).\n");
@@ -1111,6 +1127,10 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--members") == 0) {
             g_opt.members = parse_int(v, 1, 1000000, a);
+            i++;
+        } else if (strcmp(a, "--only") == 0 && v != NULL &&
+                   (strcmp(v, "earn") == 0 || strcmp(v, "mix") == 0)) {
+            g_opt.only = v;
             i++;
         } else if (strcmp(a, "--quick") == 0) {
             g_opt.quick = true;
@@ -1148,9 +1168,22 @@ int main(int argc, char **argv)
      * per call that the services write (at info, to their log files). */
     co_log_init("coalition-bench", CO_LOG_WARN);
     grpc_init();
-    pgbench_result pg = scenario_pgbench(port);
-    scenario_result echo = scenario_echo(pki);
+    pgbench_result pg = {0};
+    scenario_result echo = {0};
+    if (g_opt.only == NULL) {
+        pg = scenario_pgbench(port);
+        echo = scenario_echo(pki);
+    }
     gateway_result gw = scenario_gateway();
+    if (g_opt.only != NULL) {
+        /* No baselines were measured: there are no ratios to print. */
+        bool ok = (strcmp(g_opt.only, "earn") == 0 ? gw.earn.done : gw.mix.done) && g_failures == 0;
+        machine_line();
+        printf("result: %s\n", ok ? "the scenario completed with no failed call"
+                                  : "FAILED: the scenario did not complete or a call failed");
+        grpc_shutdown();
+        return ok ? 0 : 1;
+    }
 
     printf("\n== 4. summary (ratios of medians measured in this run) ==\n");
     ratio_line("gateway GetPartner calls/s / echo calls/s", gw.read.per_sec, echo.per_sec, "");
