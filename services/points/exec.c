@@ -189,6 +189,9 @@ typedef struct memrow {
     int64_t review_us; /* next anniversary review of the tier; 0 = none */
     int birthday_year; /* last year a birthday bonus was paid; 0 = never */
     int64_t q_points, q_spend;
+    /* The stored qualifying figures (migration 0007): q_points and q_spend count every earn at
+     * or after q_from_us; q_oldest_us is the oldest of them (0: none). */
+    int64_t q_from_us, q_oldest_us;
     lotrow *lots;
     size_t nlots, caplots;
     /* Only members with a debit in the batch have their open lots loaded (their number grows
@@ -857,7 +860,11 @@ static co_err collect(batch *b)
                     return CO_ERR_NOMEM;
                 }
                 b->expm[i][k]->debits = true;
-                b->expm[i][k]->window_us = op->now_us; /* no balance is reported */
+                if (b->expm[i][k]->window_us == 0) {
+                    /* No balance is reported: any window will do (another operation of the
+                     * batch on the member sets the program's). */
+                    b->expm[i][k]->window_us = op->now_us;
+                }
             }
             if (acct_get(b, p->code, AK_EXPIRY, NULL) == NULL) {
                 return CO_ERR_NOMEM;
@@ -1144,7 +1151,9 @@ static co_err load_members(co_pg_conn *c, batch *b)
                             " m.lifetime_earned, m.tier_code,"
                             " (extract(epoch FROM m.tier_since) * 1000000)::bigint,"
                             " (extract(epoch FROM m.tier_review_time) * 1000000)::bigint,"
-                            " m.birthday_year"
+                            " m.birthday_year, m.q_points, m.q_spend,"
+                            " (extract(epoch FROM m.q_from) * 1000000)::bigint,"
+                            " (extract(epoch FROM m.q_oldest) * 1000000)::bigint"
                             " FROM unnest($1::text[], $2::text[]) AS u(p, m)"
                             " JOIN points.members m ON m.program = u.p AND m.member_id = u.m",
                             (arr *[]){pa, ma}, 2, &r);
@@ -1161,17 +1170,32 @@ static co_err load_members(co_pg_conn *c, batch *b)
             m->tier_since_us = i64(r, row, 5);
             m->review_us = i64(r, row, 6);
             m->birthday_year = (int)i64(r, row, 7);
+            m->q_points = i64(r, row, 8);
+            m->q_spend = i64(r, row, 9);
+            m->q_from_us = PQgetisnull(r, row, 10) ? 0 : i64(r, row, 10);
+            m->q_oldest_us = i64(r, row, 11);
         }
     }
     PQclear(r);
-    /* Qualifying points and spend: a sum over the window of each member's earns (what the
-     * balance reports, and what tiers are decided on). */
+    /* Qualifying points and spend (what the balance reports, and what tiers are decided on): the
+     * stored figures while they still answer for this window, else a sum over the window of the
+     * member's earns, stored again. A member new to the program has none. */
     arr_begin(pa);
     arr_begin(ma);
     arr_begin(wa);
     size_t nt = 0;
     for (size_t i = 0; i < b->nmems; i++) {
         memrow *m = b->mems[i];
+        if (!m->exists) {
+            m->q_points = m->q_spend = 0;
+            m->q_from_us = m->window_us;
+            m->q_oldest_us = 0;
+            continue;
+        }
+        if (m->q_from_us != 0 && m->q_from_us <= m->window_us &&
+            (m->q_oldest_us == 0 || m->q_oldest_us >= m->window_us)) {
+            continue;
+        }
         arr_str(pa, m->program);
         arr_str(ma, m->member_id);
         arr_i64(wa, m->window_us);
@@ -1185,7 +1209,7 @@ static co_err load_members(co_pg_conn *c, batch *b)
         }
         e = query_arrays(
             c, "pts_qualifying_batch",
-            "SELECT u.p, u.m, q.pts, q.spend FROM unnest($1::text[], $2::text[],"
+            "SELECT u.p, u.m, q.pts, q.spend, q.oldest FROM unnest($1::text[], $2::text[],"
             " $3::bigint[]) AS u(p, m, w), LATERAL (" PTS_QUALIFYING_SQL("u.p", "u.m", "u.w") ") q",
             (arr *[]){pa, ma, wa}, 3, &r);
         if (e != CO_OK) {
@@ -1196,6 +1220,9 @@ static co_err load_members(co_pg_conn *c, batch *b)
             if (m != NULL) {
                 m->q_points = i64(r, row, 2);
                 m->q_spend = i64(r, row, 3);
+                m->q_from_us = m->window_us;
+                m->q_oldest_us = i64(r, row, 4);
+                m->dirty = true; /* store what was summed */
             }
         }
         PQclear(r);
@@ -1920,9 +1947,13 @@ static co_err apply_earn(batch *b, size_t i)
         if (m->first_earn_us == 0) {
             m->first_earn_us = op->now_us;
         }
+        /* The EARN transfer qualifies, with its purchase (no transfer, nothing qualifies). */
         m->q_points += o->base_points;
+        m->q_spend += in.amount_micros;
+        if (m->q_oldest_us == 0) {
+            m->q_oldest_us = op->now_us;
+        }
     }
-    m->q_spend += in.amount_micros;
     b->tier_changed[i] = tier_update(p, m, op->now_us);
     return CO_OK;
 }
@@ -3038,7 +3069,8 @@ enum {
     W_CP = 76, /* coupons, 8 */
     W_M2 = 84, /* members: tier review and birthday year, 2 */
     W_TC = 86, /* tier changes, 6 */
-    W_N = 92,
+    W_Q = 92,  /* members: stored qualifying figures, 4 */
+    W_N = 96,
 };
 
 /* Everything a batch writes, in one statement of data-modifying CTEs (one round trip). The
@@ -3073,15 +3105,20 @@ static const char *const write_parts[] = {
     " ON CONFLICT (hold_id) DO UPDATE SET captured_points = EXCLUDED.captured_points, status ="
     " EXCLUDED.status, close_time = EXCLUDED.close_time RETURNING 1),",
     " me AS (INSERT INTO points.members (program, member_id, account_id, hold_account_id,"
-    " first_earn_time, lifetime_earned, tier_code, tier_since, tier_review_time, birthday_year)"
+    " first_earn_time, lifetime_earned, tier_code, tier_since, tier_review_time, birthday_year,"
+    " q_points, q_spend, q_from, q_oldest)"
     " SELECT p, m, a, h, timestamptz 'epoch' + f * interval '1 microsecond', l, t,"
     " timestamptz 'epoch' + s * interval '1 microsecond', timestamptz 'epoch' + rv * interval"
-    " '1 microsecond', by FROM unnest($45::text[], $46::text[], $47::bigint[], $48::bigint[],"
-    " $49::bigint[], $50::bigint[], $51::text[], $52::bigint[], $85::bigint[], $86::smallint[])"
-    " AS u(p, m, a, h, f, l, t, s, rv, by) ON CONFLICT (program, member_id) DO UPDATE SET"
-    " first_earn_time = EXCLUDED.first_earn_time, lifetime_earned = EXCLUDED.lifetime_earned,"
-    " tier_code = EXCLUDED.tier_code, tier_since = EXCLUDED.tier_since, tier_review_time ="
-    " EXCLUDED.tier_review_time, birthday_year = EXCLUDED.birthday_year RETURNING 1),",
+    " '1 microsecond', by, qp, qs, timestamptz 'epoch' + qf * interval '1 microsecond',"
+    " timestamptz 'epoch' + qo * interval '1 microsecond' FROM unnest($45::text[], $46::text[],"
+    " $47::bigint[], $48::bigint[], $49::bigint[], $50::bigint[], $51::text[], $52::bigint[],"
+    " $85::bigint[], $86::smallint[], $93::bigint[], $94::bigint[], $95::bigint[], $96::bigint[])"
+    " AS u(p, m, a, h, f, l, t, s, rv, by, qp, qs, qf, qo) ON CONFLICT (program, member_id) DO"
+    " UPDATE SET first_earn_time = EXCLUDED.first_earn_time, lifetime_earned ="
+    " EXCLUDED.lifetime_earned, tier_code = EXCLUDED.tier_code, tier_since = EXCLUDED.tier_since,"
+    " tier_review_time = EXCLUDED.tier_review_time, birthday_year = EXCLUDED.birthday_year,"
+    " q_points = EXCLUDED.q_points, q_spend = EXCLUDED.q_spend, q_from = EXCLUDED.q_from,"
+    " q_oldest = EXCLUDED.q_oldest RETURNING 1),",
     " bal AS (UPDATE points.accounts a SET balance = a.balance + u.d FROM unnest($53::bigint[],"
     " $54::bigint[], $55::boolean[]) AS u(i, d, n) WHERE a.id = u.i AND (NOT a.guarded OR u.n"
     " OR a.balance + u.d >= 0) RETURNING 1),",
@@ -3253,6 +3290,10 @@ static co_err write_all(co_pg_conn *c, batch *b)
         arr_opt(&A[7], m->tier_since_us != 0, m->tier_since_us);
         arr_opt(&b->cols[W_M2], m->review_us != 0, m->review_us);
         arr_i64(&b->cols[W_M2 + 1], m->birthday_year);
+        arr_i64(&b->cols[W_Q], m->q_points);
+        arr_i64(&b->cols[W_Q + 1], m->q_spend);
+        arr_opt(&b->cols[W_Q + 2], m->q_from_us != 0, m->q_from_us);
+        arr_opt(&b->cols[W_Q + 3], m->q_oldest_us != 0, m->q_oldest_us);
         tier_change_add(b->cols + W_TC, m, now);
     }
     /* balances, netted per account, guarded in the database */

@@ -183,12 +183,15 @@ const co_pg_stmt *pts_stmt(const char *name, const char *sql, int nparams);
 
 /* Qualifying points and spend of member M in program P since W (unix us), net of reversals: a
  * reversed part of an earn no longer qualifies, and its purchase amount counts in proportion.
- * Columns pts and spend; the arguments are SQL expressions. "member_id <> ''" lets the planner
+ * Columns pts, spend and oldest (the creation time of the oldest earn counted, unix us; NULL if
+ * none); the arguments are SQL expressions. "member_id <> ''" lets the planner
  * use the partial index transfers_member with a member id it only knows at run time. */
 #define PTS_QUALIFYING_SQL(P, M, W)                                                                \
     "SELECT coalesce(sum(t.points - coalesce(r.s, 0)), 0)::bigint AS pts,"                         \
     " coalesce(sum(t.purchase_micros - div(t.purchase_micros::numeric * coalesce(r.s, 0),"         \
-    " t.points)), 0)::bigint AS spend FROM points.transfers t LEFT JOIN LATERAL (SELECT"           \
+    " t.points)), 0)::bigint AS spend,"                                                            \
+    " (extract(epoch FROM min(t.create_time)) * 1000000)::bigint AS oldest"                        \
+    " FROM points.transfers t LEFT JOIN LATERAL (SELECT"                                           \
     " sum(x.points) AS s FROM points.transfers x WHERE x.corrects_id = t.id AND x.kind = 7) r"     \
     " ON true WHERE t.program = " P " AND t.member_id = " M " AND t.member_id <> '' AND"           \
     " t.kind = 1 AND t.create_time >= timestamptz 'epoch' + " W " * interval '1 microsecond'"

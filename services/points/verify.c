@@ -242,6 +242,25 @@ static const set_check checks[] = {
      " LEFT JOIN points.transfers t ON t.program = c.program WHERE $1 = '' OR c.program = $1"
      " GROUP BY c.program, c.seq HAVING c.seq <> coalesce(max(t.seq), 0)",
      "chain head at ", ", last transfer "},
+    /* the qualifying figures stored with each member (migration 0007) match its earns */
+    {CHECK(QUALIFYING_MATCHES_TRANSFERS), "pts_v_qual",
+     "SELECT m.program, a.name, m.q_points || ' points, ' || m.q_spend || ' spend, oldest ' ||"
+     " coalesce((extract(epoch FROM m.q_oldest) * 1000000)::bigint::text, 'none'),"
+     " q.pts || ' points, ' || q.spend || ' spend, oldest ' || coalesce(q.oldest::text, 'none')"
+     " FROM points.members m JOIN points.accounts a ON a.id = m.account_id, LATERAL "
+     "(" PTS_QUALIFYING_SQL(
+         "m.program", "m.member_id",
+         "(extract(epoch FROM m.q_from) * 1000000)::bigint") ") q"
+                                                             " WHERE m.q_from IS NOT NULL AND ($1 "
+                                                             "= '' OR m.program = $1) AND "
+                                                             "(m.q_points <> q.pts OR"
+                                                             " m.q_spend <> q.spend OR (q.oldest "
+                                                             "IS NOT NULL AND (m.q_oldest IS NULL "
+                                                             "OR"
+                                                             " (extract(epoch FROM m.q_oldest) * "
+                                                             "1000000)::bigint > q.oldest))) ORDER "
+                                                             "BY a.id",
+     "stored ", ", transfers give "},
 };
 
 static co_err run_check(co_pg_conn *c, co_arena *a, const set_check *ck, const char *program,

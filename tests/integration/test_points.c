@@ -753,6 +753,67 @@ static void test_earn_rules_tiers_campaigns_and_chance(void **state)
     co_arena_release(&a);
 }
 
+/* Qualifying points are stored with each member (migration 0007): an earn uses the stored
+ * figures while they still answer for the window, and sums the ledger again once the window has
+ * moved past the oldest earn they count. VerifyLedger checks them against the ledger. */
+static void test_stored_qualifying_figures_follow_the_window(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    static const char q_sql[] =
+        "SELECT q_points FROM points.members WHERE program = 'tier-pts' AND member_id = $1";
+    Coalition__V1__EarnResponse *e = earn_cat(&a, "qc-1", 10000000, 0, "", &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    int64_t q = e->balance->qualifying_points;
+    assert_true(q > 0);
+    assert_int_equal(it_db_count(fx->s, q_sql, eve), q);
+    /* Figures that still answer are used as stored: a wrong one shows, and VerifyLedger finds
+     * it. */
+    assert_int_equal(it_db_count(fx->s,
+                                 "UPDATE points.members SET q_points = q_points + 1000 WHERE"
+                                 " program = 'tier-pts' AND member_id = $1 RETURNING 1",
+                                 eve),
+                     1);
+    e = earn_cat(&a, "qc-2", 10000000, 0, "", &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(e->balance->qualifying_points, q + 1000 + 10);
+    Coalition__V1__VerifyLedgerRequest vr = COALITION__V1__VERIFY_LEDGER_REQUEST__INIT;
+    vr.program_code = "tier-pts";
+    Coalition__V1__VerifyLedgerResponse *v =
+        (void *)call(fx->admin, &a, SVC "VerifyLedger", &vr.base,
+                     &coalition__v1__verify_ledger_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_false(v->ok);
+    assert_int_equal(v->n_violations, 1);
+    assert_int_equal(v->violations[0]->check,
+                     COALITION__V1__LEDGER_CHECK__LEDGER_CHECK_QUALIFYING_MATCHES_TRANSFERS);
+    assert_non_null(strstr(v->violations[0]->detail, "stored "));
+    /* Figures computed 400 days ago count an earn the window has left: summed again, from the
+     * ledger, and stored for today's window. */
+    assert_int_equal(it_db_count(fx->s,
+                                 "UPDATE points.members SET q_from = q_from - interval '400 days',"
+                                 " q_oldest = q_from - interval '400 days' WHERE"
+                                 " program = 'tier-pts' AND member_id = $1 RETURNING 1",
+                                 eve),
+                     1);
+    e = earn_cat(&a, "qc-3", 10000000, 0, "", &st);
+    IT_EXPECT_STATUS(st, OK, NULL);
+    assert_int_equal(e->balance->qualifying_points, q + 10 + 10);
+    assert_int_equal(it_db_count(fx->s, q_sql, eve), q + 20);
+    assert_int_equal(it_db_count(fx->s,
+                                 "SELECT count(*) FROM points.members WHERE program = 'tier-pts'"
+                                 " AND member_id = $1 AND q_from BETWEEN now() - interval"
+                                 " '366 days' AND now() - interval '364 days' AND q_oldest <="
+                                 " (SELECT min(create_time) FROM points.transfers WHERE"
+                                 " program = 'tier-pts' AND member_id = $1 AND kind = 1)",
+                                 eve),
+                     1);
+    expect_verified();
+    co_arena_release(&a);
+}
+
 static void test_suspended_partner_reads_but_does_not_move_points(void **state)
 {
     (void)state;
@@ -1320,6 +1381,7 @@ int main(void)
         cmocka_unit_test(test_reverse_earns_and_redemptions),
         cmocka_unit_test(test_expiry_moves_expired_lots_once),
         cmocka_unit_test(test_earn_rules_tiers_campaigns_and_chance),
+        cmocka_unit_test(test_stored_qualifying_figures_follow_the_window),
         cmocka_unit_test(test_suspended_partner_reads_but_does_not_move_points),
         cmocka_unit_test(test_rewards_catalog_coupons_and_donations),
         cmocka_unit_test(test_settlement_outbox_is_for_the_gateway_only),
