@@ -3475,14 +3475,13 @@ static co_err batch_tx(co_pg_conn *c, void *ud)
     return write_all(c, b);
 }
 
-static void finish(pts_exec *ex, pts_op **ops, size_t n)
+/* Wakes each caller. The queue's lock is not involved: woken callers do not contend for it with
+ * the executor taking the next batch. An op may be gone once its semaphore is posted. */
+static void finish(pts_op **ops, size_t n)
 {
-    pthread_mutex_lock(&ex->mu);
     for (size_t i = 0; i < n; i++) {
-        ops[i]->done = true;
-        pthread_cond_signal(&ops[i]->cv); /* each caller waits on its own condition */
+        sem_post(&ops[i]->done);
     }
-    pthread_mutex_unlock(&ex->mu);
 }
 
 static void run_ops(pts_exec *ex, pts_op **ops, size_t n)
@@ -3578,7 +3577,7 @@ static void *exec_main(void *arg)
         size_t ndups;
         size_t keep = split_duplicates(ops, n, dups, &ndups);
         run_ops(ex, ops, keep);
-        finish(ex, ops, keep);
+        finish(ops, keep);
         /* Repeats go through as a batch of their own: they replay what just committed. */
         if (ndups > 0) {
             memcpy(ops, dups, ndups * sizeof *ops);
@@ -3586,7 +3585,7 @@ static void *exec_main(void *arg)
             while (again > 0) {
                 size_t k = split_duplicates(ops, again, dups, &ndups);
                 run_ops(ex, ops, k);
-                finish(ex, ops, k);
+                finish(ops, k);
                 memcpy(ops, dups, ndups * sizeof *ops);
                 again = ndups;
             }
@@ -3635,8 +3634,7 @@ void pts_exec_free(pts_exec *ex)
 void pts_exec_submit(pts_exec *ex, pts_op *op)
 {
     op->next = NULL;
-    op->done = false;
-    pthread_cond_init(&op->cv, NULL);
+    sem_init(&op->done, 0, 0);
     op->resp = NULL;
     pthread_mutex_lock(&ex->mu);
     if (ex->tail != NULL) {
@@ -3646,9 +3644,9 @@ void pts_exec_submit(pts_exec *ex, pts_op *op)
     }
     ex->tail = op;
     pthread_cond_signal(&ex->cv); /* only the executor waits on it */
-    while (!op->done) {
-        pthread_cond_wait(&op->cv, &ex->mu);
-    }
     pthread_mutex_unlock(&ex->mu);
-    pthread_cond_destroy(&op->cv);
+    while (sem_wait(&op->done) != 0) {
+        /* interrupted by a signal: wait on */
+    }
+    sem_destroy(&op->done);
 }

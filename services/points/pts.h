@@ -4,6 +4,7 @@
 #define PTS_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -138,8 +139,7 @@ typedef struct pts_op {
     size_t resp_len;
     /* executor bookkeeping */
     struct pts_op *next;
-    bool done;
-    pthread_cond_t cv; /* the caller waits on it; initialized by pts_exec_submit */
+    sem_t done; /* posted once the outcome is known; initialized by pts_exec_submit */
 } pts_op;
 
 /* --- transfers and their audit hash --- */
