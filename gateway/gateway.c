@@ -381,8 +381,8 @@ const co_process_def gw_process_def = {
     .init = gw_init,
     .fini = gw_fini,
     .authorize = gw_authorize,
-    /* Each forwarded call holds its worker thread until the service answers: the threads
-     * bound the calls in flight through the gateway, and so the batches the points service
-     * can form behind it. */
+    /* Forwarding is asynchronous (a forwarded call holds no thread), but resolving a partner
+     * certificate the cache does not hold waits for the partners service: spare workers keep
+     * other calls moving meanwhile. 2, 4 and 64 per queue measured alike under load. */
     .default_threads_per_queue = "64",
 };
