@@ -11,6 +11,8 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "coalition/v1/points.pb-c.h"
+
 void it_expect_status_at(const co_client_status *st, grpc_status_code want, const char *needle,
                          const char *file, int line)
 {
@@ -250,4 +252,22 @@ long long it_db_count(const h_stack *s, const char *sql, const char *param)
     PQclear(r);
     PQfinish(pg);
     return n;
+}
+
+void it_expect_verified(co_client *admin)
+{
+    co_arena a;
+    co_arena_init(&a, 0);
+    Coalition__V1__VerifyLedgerRequest req = COALITION__V1__VERIFY_LEDGER_REQUEST__INIT;
+    Coalition__V1__VerifyLedgerResponse *r =
+        (void *)it_call_or_die(admin, &a, "/coalition.v1.Points/VerifyLedger", &req.base,
+                               &coalition__v1__verify_ledger_response__descriptor);
+    for (size_t i = 0; i < r->n_violations; i++) {
+        print_message("violation: %d %s %s %s %s\n", r->violations[i]->check,
+                      r->violations[i]->program_code, r->violations[i]->account,
+                      r->violations[i]->transfer_id, r->violations[i]->detail);
+    }
+    assert_true(r->ok);
+    assert_true(r->transfers_checked > 0);
+    co_arena_release(&a);
 }

@@ -115,4 +115,8 @@ int it_exit_code(int failed);
  * its $1, or NULL for a query without parameters. Fails the test unless it returns one row. */
 long long it_db_count(const h_stack *s, const char *sql, const char *param);
 
+/* Runs VerifyLedger over every program as admin, prints any violation, and fails unless the
+ * ledger verifies and some transfer was checked. */
+void it_expect_verified(co_client *admin);
+
 #endif

@@ -107,26 +107,6 @@ static int64_t available(const char *member)
     return available_in(member, PROG);
 }
 
-static void expect_verified(void)
-{
-    co_arena a;
-    co_arena_init(&a, 0);
-    Coalition__V1__VerifyLedgerRequest req = COALITION__V1__VERIFY_LEDGER_REQUEST__INIT;
-    co_client_status st;
-    Coalition__V1__VerifyLedgerResponse *r =
-        (void *)call(fx->admin, &a, SVC "VerifyLedger", &req.base,
-                     &coalition__v1__verify_ledger_response__descriptor, &st);
-    IT_EXPECT_STATUS(st, OK, NULL);
-    for (size_t i = 0; i < r->n_violations; i++) {
-        print_message("violation: %d %s %s %s %s\n", r->violations[i]->check,
-                      r->violations[i]->program_code, r->violations[i]->account,
-                      r->violations[i]->transfer_id, r->violations[i]->detail);
-    }
-    assert_true(r->ok);
-    assert_true(r->transfers_checked > 0);
-    co_arena_release(&a);
-}
-
 /* --- tests --- */
 
 static void test_earn_then_redeem_at_a_participant(void **state)
@@ -164,7 +144,7 @@ static void test_earn_then_redeem_at_a_participant(void **state)
                                  " AND amount_micros = 300000",
                                  NULL),
                      1);
-    expect_verified();
+    it_expect_verified(fx->admin);
     co_arena_release(&a);
 }
 
@@ -355,7 +335,7 @@ static void test_capture_racing_void_one_wins(void **state)
     assert_int_equal(c->hold->captured_points, 2);
     assert_int_equal(c->balance->held_points, 0);
     assert_int_equal(available(anna), before - 2);
-    expect_verified();
+    it_expect_verified(fx->admin);
     co_arena_release(&a);
 }
 
@@ -391,7 +371,7 @@ static void test_expired_hold_cannot_be_captured_and_is_released(void **state)
     }
     assert_int_equal(it_db_count(fx->s, sql, NULL), 1);
     assert_int_equal(available(anna), before);
-    expect_verified();
+    it_expect_verified(fx->admin);
     co_arena_release(&a);
 }
 
@@ -441,7 +421,7 @@ static void test_prepaid_issuer_cannot_earn_beyond_its_block(void **state)
                                  " 'fuel-pre' AND kind = 1",
                                  NULL),
                      0);
-    expect_verified();
+    it_expect_verified(fx->admin);
     co_arena_release(&a);
 }
 
@@ -512,7 +492,7 @@ static void test_exchange_between_programs_in_one_transaction(void **state)
     assert_int_equal(r->credited_points, 270);
     assert_int_equal(available(ben), src0 - 30);
     assert_int_equal(available_in(ben, "fuel-own"), dst0);
-    expect_verified();
+    it_expect_verified(fx->admin);
     co_arena_release(&a);
 }
 
@@ -609,7 +589,7 @@ static void test_reverse_earns_and_redemptions(void **state)
     IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "tr-999999999");
     reverse(fx->bakery, &a, "rv-9", "bogus", 0, &st);
     IT_EXPECT_STATUS(st, INV, "transfer_id");
-    expect_verified();
+    it_expect_verified(fx->admin);
     co_arena_release(&a);
 }
 
@@ -679,7 +659,7 @@ static void test_expiry_moves_expired_lots_once(void **state)
                                  " AND name = 'expiry'",
                                  NULL),
                      30);
-    expect_verified();
+    it_expect_verified(fx->admin);
     co_arena_release(&a);
 }
 
@@ -749,7 +729,7 @@ static void test_earn_rules_tiers_campaigns_and_chance(void **state)
         wins += e->chance_draws[0]->won ? 1 : 0;
     }
     assert_in_range(wins, 35, 65);
-    expect_verified();
+    it_expect_verified(fx->admin);
     co_arena_release(&a);
 }
 
@@ -810,7 +790,7 @@ static void test_stored_qualifying_figures_follow_the_window(void **state)
                                  " program = 'tier-pts' AND member_id = $1 AND kind = 1)",
                                  eve),
                      1);
-    expect_verified();
+    it_expect_verified(fx->admin);
     co_arena_release(&a);
 }
 
@@ -944,7 +924,7 @@ static void test_rewards_catalog_coupons_and_donations(void **state)
     IT_EXPECT_STATUS(st, GRPC_STATUS_NOT_FOUND, "reward");
     redeem_reward(fx->bakery, &a, "rw-q", rw_coupon, 101, &st);
     IT_EXPECT_STATUS(st, INV, "quantity");
-    expect_verified();
+    it_expect_verified(fx->admin);
     co_arena_release(&a);
 }
 
@@ -1142,7 +1122,7 @@ static int verify_command(void)
 static void test_verify_detects_tampering(void **state)
 {
     (void)state;
-    expect_verified();
+    it_expect_verified(fx->admin);
     assert_int_equal(verify_command(), 0);
     /* An attacker with database access rewrites one transfer's points (bypassing the
      * append-only trigger as a superuser can). */

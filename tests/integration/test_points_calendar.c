@@ -130,15 +130,6 @@ static long long tier_changes(const char *member, const char *what)
     return it_db_count(fx->s, sql, member);
 }
 
-static void expect_verified(co_arena *a)
-{
-    Coalition__V1__VerifyLedgerRequest req = COALITION__V1__VERIFY_LEDGER_REQUEST__INIT;
-    Coalition__V1__VerifyLedgerResponse *r =
-        (void *)it_call_or_die(fx->admin, a, SVC "VerifyLedger", &req.base,
-                               &coalition__v1__verify_ledger_response__descriptor);
-    assert_true(r->ok);
-}
-
 /* --- tests --- */
 
 static void test_upgrades_at_once_and_downgrades_one_tier_at_the_anniversary(void **state)
@@ -190,7 +181,7 @@ static void test_upgrades_at_once_and_downgrades_one_tier_at_the_anniversary(voi
                                  " tier_review_time IS NULL",
                                  tom),
                      1);
-    expect_verified(&a);
+    it_expect_verified(fx->admin);
     co_arena_release(&a);
 }
 
@@ -272,7 +263,7 @@ static void test_birthday_bonus_once_a_year_in_the_program_time_zone(void **stat
     sleep(2);
     assert_int_equal(birthday_bonuses(bea), 1);
     assert_int_equal(balance(&a, bea, BDAY)->available_points, 28);
-    expect_verified(&a);
+    it_expect_verified(fx->admin);
     co_arena_release(&a);
 }
 

@@ -868,26 +868,6 @@ static void expect_model(void)
     assert_int_equal(wrong, 0);
 }
 
-static void expect_verified(void)
-{
-    co_arena a;
-    co_arena_init(&a, 0);
-    Coalition__V1__VerifyLedgerRequest req = COALITION__V1__VERIFY_LEDGER_REQUEST__INIT;
-    co_client_status st;
-    Coalition__V1__VerifyLedgerResponse *r =
-        (void *)call(fx->admin, &a, SVC "VerifyLedger", &req.base,
-                     &coalition__v1__verify_ledger_response__descriptor, &st);
-    IT_EXPECT_STATUS(st, OK, NULL);
-    for (size_t i = 0; i < r->n_violations; i++) {
-        print_message("violation: %d %s %s %s %s\n", r->violations[i]->check,
-                      r->violations[i]->program_code, r->violations[i]->account,
-                      r->violations[i]->transfer_id, r->violations[i]->detail);
-    }
-    assert_true(r->ok);
-    assert_true(r->transfers_checked > 0);
-    co_arena_release(&a);
-}
-
 /* Prints the first rows of rows_sql ($1 = param) as evidence. */
 static void db_print(const char *rows_sql, const char *param)
 {
@@ -973,7 +953,7 @@ static void test_randomized_workload_then_verify(void **state)
     workers_free(ws);
     assert_int_equal(found, 0);
     expect_model();
-    expect_verified();
+    it_expect_verified(fx->admin);
     expect_sums_zero();
 }
 
@@ -1070,7 +1050,7 @@ static void test_kill9_mid_load_then_retry_everything(void **state)
         fail_msg("%d problems under load (printed above)", found);
     }
     expect_model();
-    expect_verified();
+    it_expect_verified(fx->admin);
     expect_sums_zero();
 
     /* Every request once more: the first definitive answer again, and nothing new posted. */
@@ -1087,7 +1067,7 @@ static void test_kill9_mid_load_then_retry_everything(void **state)
     assert_int_equal(found, 0);
     assert_int_equal(it_db_count(fx->s, "SELECT count(*) FROM points.transfers", NULL), transfers);
     expect_model();
-    expect_verified();
+    it_expect_verified(fx->admin);
 }
 
 /* --- fixture --- */
