@@ -18,6 +18,16 @@
  * few plannings per statement per interval. */
 #define CO_PG_REPLAN_MS 10000
 
+/* What a pipelined connection still owes its user, in the order it was sent. */
+enum { PEND_PREPARE, PEND_CHECK, PEND_RESULT, PEND_SYNC };
+#define CO_PG_MAX_PENDING 48
+
+typedef struct pending {
+    int kind;
+    const co_pg_stmt *st; /* PEND_PREPARE, and statements' names for the log */
+    const char *what;
+} pending;
+
 struct co_pg_conn {
     PGconn *pg;
     const co_pg_stmt *prepared[CO_PG_MAX_PREPARED];
@@ -26,6 +36,14 @@ struct co_pg_conn {
     bool broken;
     char sqlstate[6];
     char constraint[64];
+    /* Pipeline mode: entered by the first statement sent without waiting for its result, left
+     * once every result up to the last sync has been read. */
+    bool piping;
+    bool unsynced;   /* statements sent since the last sync */
+    co_err pipe_err; /* the first failure since the last sync; later statements were skipped */
+    pending pend[CO_PG_MAX_PENDING];
+    int pend_head;
+    int pend_n;
     co_pg_conn *next_free;
 };
 
@@ -189,10 +207,15 @@ co_err co_pg_acquire(co_pg_pool *p, int64_t timeout_ms, co_pg_conn **out)
     }
 }
 
+static co_err pipe_drain(co_pg_conn *c);
+
 void co_pg_release(co_pg_pool *p, co_pg_conn *c)
 {
     if (c == NULL) {
         return;
+    }
+    if (c->piping && !c->broken) {
+        (void)pipe_drain(c); /* results nobody read: a failed path returned early */
     }
     if (!c->broken && PQstatus(c->pg) == CONNECTION_OK &&
         PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
@@ -275,9 +298,273 @@ static bool is_prepared(const co_pg_conn *c, const co_pg_stmt *st)
     return false;
 }
 
+/* --- Pipeline mode: statements go out together, results come back in order. --- */
+
+static void unprepare(co_pg_conn *c, const co_pg_stmt *st)
+{
+    for (size_t i = 0; i < c->nprepared; i++) {
+        if (c->prepared[i] == st) {
+            c->prepared[i] = c->prepared[--c->nprepared];
+            return;
+        }
+    }
+}
+
+/* Gives up on c's pipeline: the connection is closed on release. */
+static co_err pipe_lost(co_pg_conn *c, const char *what)
+{
+    c->broken = true;
+    c->pend_n = 0;
+    c->unsynced = false;
+    snprintf(c->sqlstate, sizeof c->sqlstate, "08006");
+    co_log(CO_LOG_ERROR, "database statement failed", "{s:s, s:s, s:s}", "statement", what,
+           "sqlstate", c->sqlstate, "error", "connection lost in pipeline");
+    return CO_ERR_UNAVAILABLE;
+}
+
+static co_err pipe_push(co_pg_conn *c, int kind, const co_pg_stmt *st, const char *what)
+{
+    if (c->pend_n == CO_PG_MAX_PENDING) {
+        co_log(CO_LOG_ERROR, "too many pipelined statements", "{s:s}", "statement", what);
+        return CO_ERR_INTERNAL;
+    }
+    if (!c->piping) {
+        if (PQenterPipelineMode(c->pg) != 1) {
+            return pipe_lost(c, what);
+        }
+        c->piping = true;
+        c->pipe_err = CO_OK;
+    }
+    pending *pd = &c->pend[(c->pend_head + c->pend_n) % CO_PG_MAX_PENDING];
+    pd->kind = kind;
+    pd->st = st;
+    pd->what = what;
+    c->pend_n++;
+    c->unsynced = kind != PEND_SYNC;
+    return CO_OK;
+}
+
+/* Sends st (preparing it first if c has not) without waiting; kind says whether its result is
+ * wanted. Room for two entries is checked first, so a prepare is never queued alone. */
+static co_err pipe_send(co_pg_conn *c, int kind, const co_pg_stmt *st, const char *const *vals,
+                        const int *lens, const int *fmts)
+{
+    if (c->broken) {
+        return CO_ERR_UNAVAILABLE;
+    }
+    if (c->pend_n + 3 > CO_PG_MAX_PENDING) {
+        co_log(CO_LOG_ERROR, "too many pipelined statements", "{s:s}", "statement", st->name);
+        return CO_ERR_INTERNAL;
+    }
+    co_err e;
+    if (!is_prepared(c, st)) {
+        if (c->nprepared == CO_PG_MAX_PREPARED) {
+            co_log(CO_LOG_ERROR, "too many prepared statements", "{s:s}", "statement", st->name);
+            return CO_ERR_INTERNAL;
+        }
+        if ((e = pipe_push(c, PEND_PREPARE, st, st->name)) != CO_OK) {
+            return e;
+        }
+        if (PQsendPrepare(c->pg, st->name, st->sql, st->nparams, NULL) != 1) {
+            return pipe_lost(c, st->name);
+        }
+        if (c->nprepared == 0) {
+            c->prepared_ms = mono_ms();
+        }
+        c->prepared[c->nprepared++] = st; /* taken back if the prepare fails */
+    }
+    if ((e = pipe_push(c, kind, st, st->name)) != CO_OK) {
+        return e;
+    }
+    if (PQsendQueryPrepared(c->pg, st->name, st->nparams, vals, lens, fmts, 0) != 1) {
+        return pipe_lost(c, st->name);
+    }
+    return CO_OK;
+}
+
+static co_err pipe_sync(co_pg_conn *c)
+{
+    if (!c->unsynced) {
+        return CO_OK;
+    }
+    co_err e = pipe_push(c, PEND_SYNC, NULL, "sync");
+    if (e != CO_OK) {
+        return e;
+    }
+    if (PQpipelineSync(c->pg) != 1) { /* sends and flushes */
+        return pipe_lost(c, "sync");
+    }
+    return CO_OK;
+}
+
+/* Reads the results of the oldest pending entry. *out gets a PEND_RESULT's result when out is
+ * not NULL (else it is cleared). Returns that entry's outcome: a statement skipped after an
+ * earlier failure reports that failure. */
+static co_err pipe_next(co_pg_conn *c, int *kind, PGresult **out)
+{
+    pending pd = c->pend[c->pend_head];
+    c->pend_head = (c->pend_head + 1) % CO_PG_MAX_PENDING;
+    c->pend_n--;
+    *kind = pd.kind;
+    PGresult *r = PQgetResult(c->pg);
+    if (r == NULL) {
+        return pipe_lost(c, pd.what);
+    }
+    ExecStatusType s = PQresultStatus(r);
+    co_err e = CO_OK;
+    if (pd.kind == PEND_SYNC) {
+        PQclear(r);
+        if (s != PGRES_PIPELINE_SYNC) {
+            return pipe_lost(c, pd.what);
+        }
+        c->pipe_err = CO_OK;
+        if (c->pend_n == 0) {
+            if (PQexitPipelineMode(c->pg) != 1) {
+                return pipe_lost(c, pd.what);
+            }
+            c->piping = false;
+        }
+        return CO_OK;
+    }
+    if (s == PGRES_PIPELINE_ABORTED) {
+        PQclear(r);
+        e = c->pipe_err != CO_OK ? c->pipe_err : CO_ERR_INTERNAL;
+        if (pd.kind == PEND_PREPARE) {
+            unprepare(c, pd.st);
+        }
+    } else if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+        e = fail_result(c, r, pd.what);
+        if (c->pipe_err == CO_OK) {
+            c->pipe_err = e;
+        }
+        if (pd.kind == PEND_PREPARE) {
+            unprepare(c, pd.st);
+        }
+    } else if (pd.kind == PEND_RESULT && out != NULL) {
+        *out = r;
+    } else {
+        PQclear(r);
+    }
+    /* Each statement's results end with a NULL. */
+    if ((r = PQgetResult(c->pg)) != NULL) {
+        PQclear(r);
+        if (e == CO_OK && out != NULL && *out != NULL) {
+            PQclear(*out);
+            *out = NULL;
+        }
+        return pipe_lost(c, pd.what);
+    }
+    if (c->broken || PQstatus(c->pg) != CONNECTION_OK) {
+        if (out != NULL && *out != NULL) {
+            PQclear(*out);
+            *out = NULL;
+        }
+        return pipe_lost(c, pd.what);
+    }
+    return e;
+}
+
+/* Reads everything pending (results nobody asked for are dropped) and leaves pipeline mode. */
+static co_err pipe_drain(co_pg_conn *c)
+{
+    co_err first = pipe_sync(c);
+    while (c->pend_n > 0 && !c->broken) {
+        int kind;
+        co_err e = pipe_next(c, &kind, NULL);
+        if (first == CO_OK) {
+            first = e;
+        }
+    }
+    return c->broken && first == CO_OK ? CO_ERR_UNAVAILABLE : first;
+}
+
+co_err co_pg_send(co_pg_conn *c, const co_pg_stmt *st, const char *const *vals, const int *lens,
+                  const int *fmts)
+{
+    return pipe_send(c, PEND_RESULT, st, vals, lens, fmts);
+}
+
+co_err co_pg_send_checked(co_pg_conn *c, const co_pg_stmt *st, const char *const *vals)
+{
+    return pipe_send(c, PEND_CHECK, st, vals, NULL, NULL);
+}
+
+co_err co_pg_defer(co_pg_conn *c, const char *sql)
+{
+    if (c->broken) {
+        return CO_ERR_UNAVAILABLE;
+    }
+    co_err e = pipe_push(c, PEND_CHECK, NULL, sql);
+    if (e != CO_OK) {
+        return e;
+    }
+    if (PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0) != 1) {
+        return pipe_lost(c, sql);
+    }
+    return CO_OK;
+}
+
+co_err co_pg_recv(co_pg_conn *c, PGresult **out)
+{
+    *out = NULL;
+    co_err e = pipe_sync(c);
+    while (e == CO_OK && c->pend_n > 0) {
+        int kind;
+        PGresult *r = NULL;
+        co_err e2 = pipe_next(c, &kind, &r);
+        if (kind == PEND_RESULT) {
+            /* The sync that follows is already on its way: reading it leaves pipeline mode
+             * once nothing else is pending. */
+            int next_kind;
+            if (c->pend_n > 0 && c->pend[c->pend_head].kind == PEND_SYNC &&
+                pipe_next(c, &next_kind, NULL) != CO_OK && e2 == CO_OK) {
+                PQclear(r);
+                return CO_ERR_UNAVAILABLE;
+            }
+            if (e2 == CO_OK) {
+                *out = r;
+            }
+            return e2;
+        }
+        if (e2 != CO_OK && c->broken) {
+            return e2;
+        }
+    }
+    if (e == CO_OK) {
+        co_log(CO_LOG_ERROR, "no pipelined result to read", "{s:b}", "broken", c->broken);
+        e = c->broken ? CO_ERR_UNAVAILABLE : CO_ERR_INTERNAL;
+    }
+    return e;
+}
+
 co_err co_pg_exec(co_pg_conn *c, const co_pg_stmt *st, const char *const *vals, const int *lens,
                   const int *fmts, PGresult **out)
 {
+    if (c->piping) {
+        /* Statements deferred before this one go out with it, in one round trip. */
+        int wanted = 0;
+        for (int i = 0; i < c->pend_n; i++) {
+            wanted += c->pend[(c->pend_head + i) % CO_PG_MAX_PENDING].kind == PEND_RESULT;
+        }
+        co_err e = co_pg_send(c, st, vals, lens, fmts);
+        for (int i = 0; e == CO_OK && i <= wanted; i++) {
+            PGresult *r = NULL;
+            e = co_pg_recv(c, &r);
+            if (i < wanted) {
+                PQclear(r); /* sent earlier and never read: a caller's mistake */
+            } else if (e == CO_OK) {
+                *out = r;
+            }
+        }
+        if (e == CO_OK && c->pend_n > 0) {
+            e = pipe_drain(c); /* the sync after this statement */
+            if (e != CO_OK) {
+                PQclear(*out);
+                *out = NULL;
+            }
+        }
+        return e;
+    }
     if (!is_prepared(c, st)) {
         if (c->nprepared == CO_PG_MAX_PREPARED) {
             co_log(CO_LOG_ERROR, "too many prepared statements", "{s:s}", "statement", st->name);
@@ -304,6 +591,11 @@ co_err co_pg_exec(co_pg_conn *c, const co_pg_stmt *st, const char *const *vals, 
 
 co_err co_pg_command(co_pg_conn *c, const char *sql)
 {
+    if (c->piping) {
+        co_err e = co_pg_defer(c, sql);
+        co_err d = pipe_drain(c);
+        return e != CO_OK ? e : d;
+    }
     PGresult *r = PQexec(c->pg, sql);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         return fail_result(c, r, sql);
@@ -344,11 +636,15 @@ co_err co_pg_tx(co_pg_pool *p, int64_t timeout_ms, co_pg_tx_fn fn, void *ud)
         if (e != CO_OK) {
             return e;
         }
-        char begin[96];
-        snprintf(begin, sizeof begin, "BEGIN; SET LOCAL statement_timeout = %lld",
+        char limit[64];
+        snprintf(limit, sizeof limit, "SET LOCAL statement_timeout = %lld",
                  (long long)(left > 60000 ? 60000 : (left < 1 ? 1 : left)));
         bool committing = false;
-        e = co_pg_command(c, begin);
+        /* Sent with the transaction's first statement: no round trip of their own. */
+        e = co_pg_defer(c, "BEGIN");
+        if (e == CO_OK) {
+            e = co_pg_defer(c, limit);
+        }
         if (e == CO_OK) {
             e = fn(c, ud);
             if (e == CO_OK) {

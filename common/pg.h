@@ -48,8 +48,26 @@ PGconn *co_pg_raw(co_pg_conn *c);
 co_err co_pg_exec(co_pg_conn *c, const co_pg_stmt *st, const char *const *vals, const int *lens,
                   const int *fmts, PGresult **out);
 
-/* Runs a parameterless command (BEGIN, SAVEPOINT x, ...). */
+/* Runs a parameterless command (BEGIN, SAVEPOINT x, ...). Anything still pipelined on c goes
+ * out with it, and the command reports the first failure among them. */
 co_err co_pg_command(co_pg_conn *c, const char *sql);
+
+/*
+ * Pipelining (libpq pipeline mode): statements sent without waiting go out together, so a
+ * group costs one round trip. The database runs them in order; after a failure it skips the
+ * rest of the group, which then reports that same failure.
+ *  - co_pg_send queues st; its result is read, in sending order, with co_pg_recv.
+ *  - co_pg_send_checked and co_pg_defer queue a statement (or a parameterless command) whose
+ *    result is only checked: a failure shows in the next co_pg_recv, co_pg_exec or
+ *    co_pg_command on c, whichever comes first.
+ * Parameter values are copied when sent. co_pg_recv sends what is queued if it has not gone
+ * yet, then waits. Results nobody reads are dropped on release.
+ */
+co_err co_pg_send(co_pg_conn *c, const co_pg_stmt *st, const char *const *vals, const int *lens,
+                  const int *fmts);
+co_err co_pg_send_checked(co_pg_conn *c, const co_pg_stmt *st, const char *const *vals);
+co_err co_pg_defer(co_pg_conn *c, const char *sql);
+co_err co_pg_recv(co_pg_conn *c, PGresult **out);
 
 /* The SQLSTATE of the last failed statement on c ("23505"), or "" if none. */
 const char *co_pg_last_sqlstate(const co_pg_conn *c);
@@ -68,10 +86,12 @@ typedef co_err (*co_pg_tx_fn)(co_pg_conn *c, void *ud);
 
 /*
  * Runs fn inside BEGIN ... COMMIT on a pooled connection, with statement_timeout bounded by
- * timeout_ms. Any error from fn rolls back. CO_ERR_RETRY (from fn or COMMIT: serialization
- * failure, deadlock) reruns the whole transaction up to 5 times with jittered backoff; fn must
- * therefore be safe to run again (keep its effects in the database until it returns CO_OK).
- * A connection found dead before COMMIT is replaced and the transaction run once more.
+ * timeout_ms. BEGIN is pipelined with fn's first statement, and what fn leaves queued (see
+ * co_pg_send_checked) goes out with COMMIT. Any error from fn rolls back. CO_ERR_RETRY (from fn or
+ * COMMIT: serialization failure, deadlock) reruns the whole transaction up to 5 times with jittered
+ * backoff; fn must therefore be safe to run again (keep its effects in the database until it
+ * returns CO_OK). A connection found dead before COMMIT is replaced and the transaction run once
+ * more.
  */
 co_err co_pg_tx(co_pg_pool *p, int64_t timeout_ms, co_pg_tx_fn fn, void *ud);
 
