@@ -505,11 +505,9 @@ static int64_t i64(PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-/* Runs the statement with the arrays as its parameters, in order. */
-static co_err query_arrays(co_pg_conn *c, const char *name, const char *sql, arr *const *cols,
-                           int n, PGresult **out)
+/* The arrays' texts, as statement parameters. */
+static co_err arr_values(arr *const *cols, int n, const char **v)
 {
-    const char *v[96];
     if (n > 96) {
         return CO_ERR_INTERNAL;
     }
@@ -518,7 +516,24 @@ static co_err query_arrays(co_pg_conn *c, const char *name, const char *sql, arr
             return CO_ERR_NOMEM;
         }
     }
-    return q(c, name, sql, n, v, out);
+    return CO_OK;
+}
+
+/* Runs the statement with the arrays as its parameters, in order. */
+static co_err query_arrays(co_pg_conn *c, const char *name, const char *sql, arr *const *cols,
+                           int n, PGresult **out)
+{
+    const char *v[96];
+    co_err e = arr_values(cols, n, v);
+    return e != CO_OK ? e : q(c, name, sql, n, v, out);
+}
+
+/* Pipelines the statement with the arrays as its parameters; co_pg_recv reads its result. */
+static co_err send_arrays(co_pg_conn *c, const char *name, const char *sql, arr *const *cols, int n)
+{
+    const char *v[96];
+    co_err e = arr_values(cols, n, v);
+    return e != CO_OK ? e : co_pg_send(c, pts_stmt(name, sql, n), v, NULL, NULL);
 }
 
 static co_err claim_keys(co_pg_conn *c, batch *b)
@@ -972,140 +987,187 @@ static int cmp_chain(const void *x, const void *y)
     return strcmp((*(chain *const *)x)->program, (*(chain *const *)y)->program);
 }
 
-static co_err lock_chains(co_pg_conn *c, batch *b)
+/* Sends the row locks of the batch's chains (in program order). */
+static co_err chains_send(co_pg_conn *c, batch *b)
 {
-    if (b->nchains == 0) {
-        return CO_OK;
-    }
-    qsort(b->chains, b->nchains, sizeof *b->chains, cmp_chain);
     arr *pa = &b->cols[0];
-    for (int pass = 0; pass < 2; pass++) {
-        arr_begin(pa);
+    arr_begin(pa);
+    for (size_t i = 0; i < b->nchains; i++) {
+        arr_str(pa, b->chains[i]->program);
+    }
+    return send_arrays(c, "pts_lock_chains",
+                       "SELECT program, seq, encode(last_hash, 'hex') FROM points.chains"
+                       " WHERE program = ANY($1::text[]) ORDER BY program FOR UPDATE",
+                       (arr *[]){pa}, 1);
+}
+
+/* Reads the locked chain heads; *missing counts the chains that do not exist yet. */
+static co_err chains_recv(co_pg_conn *c, batch *b, size_t *missing)
+{
+    PGresult *r;
+    co_err e = co_pg_recv(c, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    size_t found = 0;
+    for (int row = 0; row < PQntuples(r); row++) {
         for (size_t i = 0; i < b->nchains; i++) {
-            arr_str(pa, b->chains[i]->program);
-        }
-        PGresult *r;
-        co_err e = query_arrays(c, "pts_lock_chains",
-                                "SELECT program, seq, encode(last_hash, 'hex') FROM points.chains"
-                                " WHERE program = ANY($1::text[]) ORDER BY program FOR UPDATE",
-                                (arr *[]){pa}, 1, &r);
-        if (e != CO_OK) {
-            return e;
-        }
-        size_t found = 0;
-        for (int row = 0; row < PQntuples(r); row++) {
-            for (size_t i = 0; i < b->nchains; i++) {
-                chain *ch = b->chains[i];
-                if (strcmp(ch->program, PQgetvalue(r, row, 0)) == 0) {
-                    ch->exists = true;
-                    ch->seq = i64(r, row, 1);
-                    pts_unhex(PQgetvalue(r, row, 2), ch->hash, sizeof ch->hash);
-                    found++;
-                }
+            chain *ch = b->chains[i];
+            if (strcmp(ch->program, PQgetvalue(r, row, 0)) == 0) {
+                ch->exists = true;
+                ch->seq = i64(r, row, 1);
+                pts_unhex(PQgetvalue(r, row, 2), ch->hash, sizeof ch->hash);
+                found++;
             }
-        }
-        PQclear(r);
-        if (found == b->nchains) {
-            return CO_OK;
-        }
-        if (pass == 1) {
-            return CO_ERR_INTERNAL;
-        }
-        arr_begin(pa);
-        for (size_t i = 0; i < b->nchains; i++) {
-            if (!b->chains[i]->exists) {
-                arr_str(pa, b->chains[i]->program);
-            }
-        }
-        e = query_arrays(
-            c, "pts_new_chains",
-            "INSERT INTO points.chains (program, seq, last_hash)"
-            " SELECT p, 0, '\\x0000000000000000000000000000000000000000000000000000000000000000'"
-            "::bytea FROM unnest($1::text[]) AS u(p) ORDER BY p ON CONFLICT DO NOTHING",
-            (arr *[]){pa}, 1, NULL);
-        if (e != CO_OK) {
-            return e;
         }
     }
+    PQclear(r);
+    *missing = b->nchains - found;
     return CO_OK;
 }
 
-static co_err lock_accounts(co_pg_conn *c, batch *b)
+static co_err chains_create(co_pg_conn *c, batch *b)
+{
+    arr *pa = &b->cols[0];
+    arr_begin(pa);
+    for (size_t i = 0; i < b->nchains; i++) {
+        if (!b->chains[i]->exists) {
+            arr_str(pa, b->chains[i]->program);
+        }
+    }
+    return query_arrays(
+        c, "pts_new_chains",
+        "INSERT INTO points.chains (program, seq, last_hash)"
+        " SELECT p, 0, '\\x0000000000000000000000000000000000000000000000000000000000000000'"
+        "::bytea FROM unnest($1::text[]) AS u(p) ORDER BY p ON CONFLICT DO NOTHING",
+        (arr *[]){pa}, 1, NULL);
+}
+
+/* Sends the row locks of the batch's accounts (in id order). */
+static co_err accounts_send(co_pg_conn *c, batch *b)
+{
+    arr *pa = &b->cols[0], *na = &b->cols[1];
+    arr_begin(pa);
+    arr_begin(na);
+    for (size_t i = 0; i < b->naccts; i++) {
+        arr_str(pa, b->accts[i]->program);
+        arr_str(na, b->accts[i]->name);
+    }
+    return send_arrays(c, "pts_lock_accounts",
+                       "SELECT a.id, a.program, a.name, a.balance, a.guarded FROM points.accounts a"
+                       " JOIN unnest($1::text[], $2::text[]) AS u(p, n) ON a.program = u.p AND"
+                       " a.name = u.n ORDER BY a.id FOR UPDATE OF a",
+                       (arr *[]){pa, na}, 2);
+}
+
+/* Reads the locked accounts; *missing counts the accounts that do not exist yet. */
+static co_err accounts_recv(co_pg_conn *c, batch *b, size_t *missing)
+{
+    PGresult *r;
+    co_err e = co_pg_recv(c, &r);
+    if (e != CO_OK) {
+        return e;
+    }
+    size_t found = 0;
+    for (int row = 0; row < PQntuples(r); row++) {
+        for (size_t i = 0; i < b->naccts; i++) {
+            acct *ac = b->accts[i];
+            if (strcmp(ac->program, PQgetvalue(r, row, 1)) == 0 &&
+                strcmp(ac->name, PQgetvalue(r, row, 2)) == 0) {
+                ac->id = i64(r, row, 0);
+                ac->balance = ac->start = i64(r, row, 3);
+                ac->guarded = PQgetvalue(r, row, 4)[0] == 't';
+                found++;
+            }
+        }
+    }
+    PQclear(r);
+    *missing = b->naccts - found;
+    return CO_OK;
+}
+
+static co_err accounts_create(co_pg_conn *c, batch *b)
 {
     arr *pa = &b->cols[0], *na = &b->cols[1], *ka = &b->cols[2], *ma = &b->cols[3],
         *wa = &b->cols[4], *ga = &b->cols[5];
-    for (int pass = 0; pass < 2; pass++) {
-        arr_begin(pa);
-        arr_begin(na);
-        for (size_t i = 0; i < b->naccts; i++) {
-            arr_str(pa, b->accts[i]->program);
-            arr_str(na, b->accts[i]->name);
+    arr_begin(pa);
+    arr_begin(na);
+    arr_begin(ka);
+    arr_begin(ma);
+    arr_begin(wa);
+    arr_begin(ga);
+    for (size_t i = 0; i < b->naccts; i++) {
+        acct *ac = b->accts[i];
+        if (ac->id == 0) {
+            arr_str(pa, ac->program);
+            arr_str(na, ac->name);
+            arr_i64(ka, ac->kind);
+            arr_str(ma, ac->member_id);
+            arr_str(wa, ac->partner_id);
+            arr_str(ga, ac->guarded ? "t" : "f");
         }
-        PGresult *r;
-        co_err e = query_arrays(
-            c, "pts_lock_accounts",
-            "SELECT a.id, a.program, a.name, a.balance, a.guarded FROM points.accounts a"
-            " JOIN unnest($1::text[], $2::text[]) AS u(p, n) ON a.program = u.p AND"
-            " a.name = u.n ORDER BY a.id FOR UPDATE OF a",
-            (arr *[]){pa, na}, 2, &r);
-        if (e != CO_OK) {
+    }
+    return query_arrays(
+        c, "pts_new_accounts",
+        "INSERT INTO points.accounts (program, name, kind, member_id, partner_id, guarded)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::text[],"
+        " $5::text[], $6::boolean[]) AS u(p, n, k, m, w, g) ORDER BY p, n"
+        " ON CONFLICT DO NOTHING",
+        (arr *[]){pa, na, ka, ma, wa, ga}, 6, NULL);
+}
+
+static co_err members_send(co_pg_conn *c, batch *b);
+static co_err members_recv(co_pg_conn *c, batch *b);
+static co_err load_member_lots(co_pg_conn *c, batch *b);
+
+/* Locks the batch's chains, then its accounts, and reads its members: one round trip. The
+ * members are read after the locks, which serialize every writer of a member's row. Rows that
+ * do not exist yet (a program's first transfer, a member's first earn) are created, locked
+ * and the members read again, in further round trips. */
+static co_err lock_and_load(co_pg_conn *c, batch *b)
+{
+    if (b->nchains > 0) {
+        qsort(b->chains, b->nchains, sizeof *b->chains, cmp_chain);
+    }
+    size_t chains_missing = 0, accts_missing = 0;
+    co_err e = CO_OK;
+    if (b->nchains > 0 && (e = chains_send(c, b)) != CO_OK) {
+        return e;
+    }
+    if (b->naccts > 0 && (e = accounts_send(c, b)) != CO_OK) {
+        return e;
+    }
+    if (b->nmems > 0 && (e = members_send(c, b)) != CO_OK) {
+        return e;
+    }
+    if ((b->nchains > 0 && (e = chains_recv(c, b, &chains_missing)) != CO_OK) ||
+        (b->naccts > 0 && (e = accounts_recv(c, b, &accts_missing)) != CO_OK) ||
+        (b->nmems > 0 && (e = members_recv(c, b)) != CO_OK)) {
+        return e;
+    }
+    if (chains_missing > 0) {
+        if ((e = chains_create(c, b)) != CO_OK || (e = chains_send(c, b)) != CO_OK ||
+            (e = chains_recv(c, b, &chains_missing)) != CO_OK) {
             return e;
         }
-        size_t found = 0;
-        for (int row = 0; row < PQntuples(r); row++) {
-            for (size_t i = 0; i < b->naccts; i++) {
-                acct *ac = b->accts[i];
-                if (strcmp(ac->program, PQgetvalue(r, row, 1)) == 0 &&
-                    strcmp(ac->name, PQgetvalue(r, row, 2)) == 0) {
-                    ac->id = i64(r, row, 0);
-                    ac->balance = ac->start = i64(r, row, 3);
-                    ac->guarded = PQgetvalue(r, row, 4)[0] == 't';
-                    found++;
-                }
-            }
-        }
-        PQclear(r);
-        if (found == b->naccts) {
-            return CO_OK;
-        }
-        if (pass == 1) {
+        if (chains_missing > 0) {
             return CO_ERR_INTERNAL;
         }
-        arr_begin(pa);
-        arr_begin(na);
-        arr_begin(ka);
-        arr_begin(ma);
-        arr_begin(wa);
-        arr_begin(ga);
-        for (size_t i = 0; i < b->naccts; i++) {
-            acct *ac = b->accts[i];
-            if (ac->id == 0) {
-                arr_str(pa, ac->program);
-                arr_str(na, ac->name);
-                arr_i64(ka, ac->kind);
-                arr_str(ma, ac->member_id);
-                arr_str(wa, ac->partner_id);
-                arr_str(ga, ac->guarded ? "t" : "f");
-            }
+    }
+    if (accts_missing > 0) {
+        if ((e = accounts_create(c, b)) != CO_OK || (e = accounts_send(c, b)) != CO_OK ||
+            (e = accounts_recv(c, b, &accts_missing)) != CO_OK) {
+            return e;
         }
-        const char *v2[6] = {arr_end(pa), arr_end(na), arr_end(ka),
-                             arr_end(ma), arr_end(wa), arr_end(ga)};
-        for (int k = 0; k < 6; k++) {
-            if (v2[k] == NULL) {
-                return CO_ERR_NOMEM;
-            }
+        if (accts_missing > 0) {
+            return CO_ERR_INTERNAL;
         }
-        e = q(c, "pts_new_accounts",
-              "INSERT INTO points.accounts (program, name, kind, member_id, partner_id, guarded)"
-              " SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::text[],"
-              " $5::text[], $6::boolean[]) AS u(p, n, k, m, w, g) ORDER BY p, n"
-              " ON CONFLICT DO NOTHING",
-              6, v2, NULL);
-        if (e != CO_OK) {
+        if (b->nmems > 0 &&
+            ((e = members_send(c, b)) != CO_OK || (e = members_recv(c, b)) != CO_OK)) {
             return e;
         }
     }
-    return CO_OK;
+    return b->nmems > 0 ? load_member_lots(c, b) : CO_OK;
 }
 
 static memrow *mem_of_row(batch *b, PGresult *r, int row)
@@ -1130,35 +1192,39 @@ static memrow *mem_of_account(batch *b, int64_t account_id)
     return NULL;
 }
 
-static co_err load_members(co_pg_conn *c, batch *b)
+static co_err members_send(co_pg_conn *c, batch *b)
 {
-    if (b->nmems == 0) {
-        return CO_OK;
-    }
-    arr *pa = &b->cols[0], *ma = &b->cols[1], *wa = &b->cols[2];
+    arr *pa = &b->cols[0], *ma = &b->cols[1];
     arr_begin(pa);
     arr_begin(ma);
     for (size_t i = 0; i < b->nmems; i++) {
-        memrow *m = b->mems[i];
-        m->nx_us = PTS_NEVER;
-        arr_str(pa, m->program);
-        arr_str(ma, m->member_id);
+        arr_str(pa, b->mems[i]->program);
+        arr_str(ma, b->mems[i]->member_id);
     }
+    return send_arrays(c, "pts_members",
+                       "SELECT m.program, m.member_id,"
+                       " (extract(epoch FROM m.first_earn_time) * 1000000)::bigint,"
+                       " m.lifetime_earned, m.tier_code,"
+                       " (extract(epoch FROM m.tier_since) * 1000000)::bigint,"
+                       " (extract(epoch FROM m.tier_review_time) * 1000000)::bigint,"
+                       " m.birthday_year, m.q_points, m.q_spend,"
+                       " (extract(epoch FROM m.q_from) * 1000000)::bigint,"
+                       " (extract(epoch FROM m.q_oldest) * 1000000)::bigint"
+                       " FROM unnest($1::text[], $2::text[]) AS u(p, m)"
+                       " JOIN points.members m ON m.program = u.p AND m.member_id = u.m",
+                       (arr *[]){pa, ma}, 2);
+}
+
+static co_err members_recv(co_pg_conn *c, batch *b)
+{
     PGresult *r;
-    co_err e = query_arrays(c, "pts_members",
-                            "SELECT m.program, m.member_id,"
-                            " (extract(epoch FROM m.first_earn_time) * 1000000)::bigint,"
-                            " m.lifetime_earned, m.tier_code,"
-                            " (extract(epoch FROM m.tier_since) * 1000000)::bigint,"
-                            " (extract(epoch FROM m.tier_review_time) * 1000000)::bigint,"
-                            " m.birthday_year, m.q_points, m.q_spend,"
-                            " (extract(epoch FROM m.q_from) * 1000000)::bigint,"
-                            " (extract(epoch FROM m.q_oldest) * 1000000)::bigint"
-                            " FROM unnest($1::text[], $2::text[]) AS u(p, m)"
-                            " JOIN points.members m ON m.program = u.p AND m.member_id = u.m",
-                            (arr *[]){pa, ma}, 2, &r);
+    co_err e = co_pg_recv(c, &r);
     if (e != CO_OK) {
         return e;
+    }
+    for (size_t i = 0; i < b->nmems; i++) {
+        b->mems[i]->exists = false;
+        b->mems[i]->nx_us = PTS_NEVER;
     }
     for (int row = 0; row < PQntuples(r); row++) {
         memrow *m = mem_of_row(b, r, row);
@@ -1177,6 +1243,15 @@ static co_err load_members(co_pg_conn *c, batch *b)
         }
     }
     PQclear(r);
+    return CO_OK;
+}
+
+/* The members' qualifying figures when stored ones no longer answer, and their lots. */
+static co_err load_member_lots(co_pg_conn *c, batch *b)
+{
+    arr *pa = &b->cols[0], *ma = &b->cols[1], *wa = &b->cols[2];
+    PGresult *r;
+    co_err e;
     /* Qualifying points and spend (what the balance reports, and what tiers are decided on): the
      * stored figures while they still answer for this window, else a sum over the window of the
      * member's earns, stored again. A member new to the program has none. */
@@ -1204,7 +1279,7 @@ static co_err load_members(co_pg_conn *c, batch *b)
     if (nt > 0) {
         /* Planned for these members every time: a plan cached while the ledger was small
          * (a scan of all transfers) would stay in use as it grows. */
-        if ((e = co_pg_command(c, "SET LOCAL plan_cache_mode = force_custom_plan")) != CO_OK) {
+        if ((e = co_pg_defer(c, "SET LOCAL plan_cache_mode = force_custom_plan")) != CO_OK) {
             return e;
         }
         e = query_arrays(
@@ -1226,7 +1301,7 @@ static co_err load_members(co_pg_conn *c, batch *b)
             }
         }
         PQclear(r);
-        if ((e = co_pg_command(c, "SET LOCAL plan_cache_mode = auto")) != CO_OK) {
+        if ((e = co_pg_defer(c, "SET LOCAL plan_cache_mode = force_generic_plan")) != CO_OK) {
             return e;
         }
     }
@@ -1239,18 +1314,19 @@ static co_err load_members(co_pg_conn *c, batch *b)
         arr_i64(m->debits ? da : oa, m->ma->id);
     }
     /* One round trip: open lots (tag 0) of members with a debit, the soonest expiry (tag 1)
-     * of the others. */
+     * of the others, each found in the index of open lots by account (lots_open), whatever
+     * the number of lots that expire across the program. */
     e = query_arrays(c, "pts_lots",
                      "SELECT 0, account_id, id, coalesce((extract(epoch FROM expire_time) *"
                      " 1000000)::bigint, 9223372036854775807), points, remaining, transfer_id"
                      " FROM points.lots WHERE account_id = ANY($1::bigint[]) AND remaining > 0"
                      " UNION ALL"
-                     " SELECT 1, l.account_id, 0, (extract(epoch FROM l.expire_time) *"
-                     " 1000000)::bigint, sum(l.remaining), 0, 0 FROM points.lots l JOIN (SELECT"
-                     " account_id, min(expire_time) AS e FROM points.lots WHERE account_id ="
-                     " ANY($2::bigint[]) AND remaining > 0 AND expire_time > now() GROUP BY"
-                     " account_id) x ON x.account_id = l.account_id AND l.expire_time = x.e"
-                     " WHERE l.remaining > 0 GROUP BY l.account_id, l.expire_time"
+                     " SELECT 1, u.a, 0, (extract(epoch FROM x.e) * 1000000)::bigint, s.r, 0, 0"
+                     " FROM unnest($2::bigint[]) AS u(a) CROSS JOIN LATERAL (SELECT expire_time"
+                     " AS e FROM points.lots WHERE account_id = u.a AND remaining > 0 AND"
+                     " expire_time > now() ORDER BY expire_time LIMIT 1) x CROSS JOIN LATERAL"
+                     " (SELECT sum(remaining) AS r FROM points.lots WHERE account_id = u.a AND"
+                     " remaining > 0 AND expire_time = x.e) s"
                      " ORDER BY 1, 2, 3",
                      (arr *[]){da, oa}, 2, &r);
     if (e != CO_OK) {
@@ -3073,9 +3149,9 @@ enum {
     W_N = 96,
 };
 
-/* Everything a batch writes, in one statement of data-modifying CTEs (one round trip). The
- * guarded balance update reports how many accounts it changed: fewer than asked means it
- * refused an overdraft, and the batch rolls back. */
+/* Everything a batch writes, in one statement of data-modifying CTEs. The guarded balance
+ * update counts the accounts it changed: fewer than asked ($97) means it refused an overdraft,
+ * and points.expect_count fails the statement, so the batch rolls back. */
 static const char *const write_parts[] = {
     "WITH t AS (INSERT INTO points.transfers (id, program, seq, kind, debit_id, credit_id,"
     " points, partner_id, request_id, member_id, member_balance_after, corrects_id, hold_id,"
@@ -3146,7 +3222,8 @@ static const char *const write_parts[] = {
     " to_tier, upgrade) SELECT p, m, timestamptz 'epoch' + t * interval '1 microsecond', f, o, u"
     " FROM unnest($87::text[], $88::text[], $89::bigint[], $90::text[], $91::text[],"
     " $92::boolean[]) AS x(p, m, t, f, o, u) RETURNING 1)",
-    " SELECT (SELECT count(*) FROM bal)",
+    " SELECT points.expect_count((SELECT count(*) FROM bal), $97::bigint,"
+    " 'guarded balance update (an overdraft was refused)')",
 };
 
 /* The statement, assembled once (one literal would exceed what C17 compilers must accept). */
@@ -3370,24 +3447,19 @@ static co_err write_all(co_pg_conn *c, batch *b)
         arr_i64(&A[6], cp->expire_us);
         arr_i64(&A[7], b->x[cp->xfer].id);
     }
-    arr *cols[W_N];
+    const char *v[W_N + 1];
     for (int k = 0; k < W_N; k++) {
-        cols[k] = &b->cols[k];
+        if ((v[k] = arr_end(&b->cols[k])) == NULL) {
+            return CO_ERR_NOMEM;
+        }
     }
-    PGresult *r;
+    char want[24];
+    snprintf(want, sizeof want, "%zu", nd);
+    v[W_N] = want;
     pthread_once(&write_sql_once, write_sql_build);
-    co_err e = query_arrays(c, "pts_write", write_sql, cols, W_N, &r);
-    if (e != CO_OK) {
-        return e;
-    }
-    size_t updated = (size_t)i64(r, 0, 0);
-    PQclear(r);
-    if (updated != nd) {
-        co_log(CO_LOG_ERROR, "guarded balance update refused an overdraft", "{s:i, s:i}",
-               "accounts", (int)nd, "updated", (int)updated);
-        return CO_ERR_INTERNAL; /* the batch reruns op by op */
-    }
-    return CO_OK;
+    /* Goes out with COMMIT (co_pg_tx): one round trip for both. The statement checks its own
+     * balance update; a failure rolls back and the batch reruns op by op. */
+    return co_pg_send_checked(c, pts_stmt("pts_write", write_sql, W_N + 1), v);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -3457,11 +3529,13 @@ static co_err batch_tx(co_pg_conn *c, void *ud)
             b->ops[i]->purchase_us = now;
         }
     }
-    co_err e;
-    if ((e = claim_keys(c, b)) != CO_OK || (e = load_holds(c, b)) != CO_OK ||
+    /* The batch's statements take arrays of any length: a generic plan serves them all, where
+     * custom plans would be made again for every batch. Plans follow the tables' growth as
+     * connections prepare their statements again (common/pg.c). */
+    co_err e = co_pg_defer(c, "SET LOCAL plan_cache_mode = force_generic_plan");
+    if (e != CO_OK || (e = claim_keys(c, b)) != CO_OK || (e = load_holds(c, b)) != CO_OK ||
         (e = load_expiring(c, b)) != CO_OK || (e = load_rewards(c, b)) != CO_OK ||
-        (e = collect(b)) != CO_OK || (e = lock_chains(c, b)) != CO_OK ||
-        (e = lock_accounts(c, b)) != CO_OK || (e = load_members(c, b)) != CO_OK ||
+        (e = collect(b)) != CO_OK || (e = lock_and_load(c, b)) != CO_OK ||
         (e = load_weekdays(c, b)) != CO_OK || (e = load_exchanged_today(c, b)) != CO_OK ||
         (e = load_reversals(c, b)) != CO_OK || (e = apply_all(b)) != CO_OK ||
         (e = alloc_ids(c, b)) != CO_OK) {
