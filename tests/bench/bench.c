@@ -62,7 +62,7 @@ typedef struct bench_opts {
     int inflight;
     int members;
     bool quick;
-    const char *only; /* NULL: every scenario; else "earn" or "mix" */
+    const char *only; /* NULL: every scenario; else "earn", "refused" or "mix" */
 } bench_opts;
 
 static bench_opts g_opt = {5, 3, 8, 64, 1000, false, NULL};
@@ -733,6 +733,39 @@ static bool earn_call(void *ud, int run, int thread, long seq, co_arena *a, char
                     1000000 + (seq % 100) * 1000000, a, why, whylen);
 }
 
+/* An Earn that points refuses before any database work (a negative amount): what the path
+ * client -> gateway -> points costs by itself over mTLS, the ceiling of any points call. */
+static bool refused_call(void *ud, int run, int thread, long seq, co_arena *a, char *why,
+                         size_t whylen)
+{
+    const points_bench *pb = ud;
+    Coalition__V1__MemberRef ref = COALITION__V1__MEMBER_REF__INIT;
+    ref.ref_case = COALITION__V1__MEMBER_REF__REF_MEMBER_ID;
+    ref.member_id = (char *)bench_member(pb, thread, seq);
+    Coalition__V1__Money amt = COALITION__V1__MONEY__INIT;
+    amt.amount_micros = -1;
+    amt.currency = "EUR";
+    char rid[80];
+    snprintf(rid, sizeof rid, "bench-refused-%ld-r%d-t%d-%ld", (long)getpid() % 100000, run, thread,
+             seq);
+    Coalition__V1__EarnRequest req = COALITION__V1__EARN_REQUEST__INIT;
+    req.request_id = rid;
+    req.member = &ref;
+    req.program_code = BENCH_PROGRAM;
+    req.amount = &amt;
+    ProtobufCMessage *resp = NULL;
+    co_client_status st = {GRPC_STATUS_UNKNOWN, "(no call made)"};
+    co_err e = co_client_unary(seq % 2 ? pb->participant : pb->owner, "/coalition.v1.Points/Earn",
+                               &req.base, &coalition__v1__earn_response__descriptor, NULL, 0,
+                               BENCH_CALL_MS, false, a, &resp, &st);
+    if (e == CO_ERR_INVALID_ARGUMENT && strstr(st.details, "amount") != NULL) {
+        return true;
+    }
+    snprintf(why, whylen, "expected INVALID_ARGUMENT naming the amount, got status %d: %s",
+             (int)st.code, st.details);
+    return false;
+}
+
 /* The till mix: two earns, a balance read, a hold of 1 point and its capture, in turn. */
 static bool mix_call(void *ud, int run, int thread, long seq, co_arena *a, char *why, size_t whylen)
 {
@@ -906,7 +939,7 @@ static long rss_kib(pid_t pid)
 static const char *const proc_names[H_NPROC] = {"partners", "accounts", "points", "gateway"};
 
 typedef struct gateway_result {
-    scenario_result earn, mix;
+    scenario_result earn, mix, refused;
     double verify_ms;
     long long transfers;
     scenario_result read, write;
@@ -987,6 +1020,13 @@ static gateway_result scenario_gateway(void)
                        g_opt.inflight);
                 bench_op earn = {"Earn", earn_call, &pb, g_opt.inflight};
                 out.earn = run_scenario(&earn);
+            }
+            if (wanted("refused")) {
+                printf(" -- Earn refused by points before any database work (the path's own "
+                       "cost: client -> gateway -> points; %d callers in flight)\n",
+                       g_opt.inflight);
+                bench_op refused = {"refused", refused_call, &pb, g_opt.inflight};
+                out.refused = run_scenario(&refused);
             }
             if (wanted("mix")) {
                 printf(" -- till mix (2 earns : 1 balance : 1 hold + capture; %d callers in "
@@ -1102,7 +1142,7 @@ static void usage(FILE *f)
         "  --inflight N concurrent callers of the Earn and mix scenarios (default 64)\n"
         "  --members M  members enrolled for the Earn and mix scenarios (default 1000)\n"
         "  --quick      1 s, 1 run: a smoke test for CI\n"
-        "  --only S     only the points scenario S (earn or mix), without the baselines\n"
+        "  --only S     only the points scenario S (earn, refused or mix), without the baselines\n"
         "Needs COALITION_TEST_PKI, COALITION_TEST_PG_DATADIR, COALITION_TEST_PG_PORT,\n"
         "COALITION_TEST_SCRIPTS and COALITION_{GATEWAY,PARTNERS,ACCOUNTS,POINTS}_BIN (ctest sets "
         "them).\n");
@@ -1129,7 +1169,7 @@ int main(int argc, char **argv)
             g_opt.members = parse_int(v, 1, 1000000, a);
             i++;
         } else if (strcmp(a, "--only") == 0 && v != NULL &&
-                   (strcmp(v, "earn") == 0 || strcmp(v, "mix") == 0)) {
+                   (strcmp(v, "earn") == 0 || strcmp(v, "refused") == 0 || strcmp(v, "mix") == 0)) {
             g_opt.only = v;
             i++;
         } else if (strcmp(a, "--quick") == 0) {
@@ -1177,7 +1217,10 @@ int main(int argc, char **argv)
     gateway_result gw = scenario_gateway();
     if (g_opt.only != NULL) {
         /* No baselines were measured: there are no ratios to print. */
-        bool ok = (strcmp(g_opt.only, "earn") == 0 ? gw.earn.done : gw.mix.done) && g_failures == 0;
+        bool ok = (strcmp(g_opt.only, "earn") == 0      ? gw.earn.done
+                   : strcmp(g_opt.only, "refused") == 0 ? gw.refused.done
+                                                        : gw.mix.done) &&
+                  g_failures == 0;
         machine_line();
         printf("result: %s\n", ok ? "the scenario completed with no failed call"
                                   : "FAILED: the scenario did not complete or a call failed");
@@ -1195,6 +1238,10 @@ int main(int argc, char **argv)
                "(target: at least 3)");
     ratio_line("gateway Earn calls/s / echo calls/s", gw.earn.per_sec, echo.per_sec, "");
     ratio_line("gateway Earn p99 ms", gw.earn.p99_ms, 1.0, "(target: under 25)");
+    ratio_line("gateway Earn calls/s / refused Earn calls/s", gw.earn.per_sec, gw.refused.per_sec,
+               "(share of the path's ceiling)");
+    ratio_line("gateway refused Earn calls/s / pgbench tps", gw.refused.per_sec, pg.tps,
+               "(ceiling of any points call)");
     ratio_line("gateway mix calls/s / pgbench tps", gw.mix.per_sec, pg.tps, "");
     ratio_line("gateway RegisterPartner / GetPartner calls/s", gw.write.per_sec, gw.read.per_sec,
                "");
@@ -1209,7 +1256,7 @@ int main(int argc, char **argv)
     }
     machine_line();
     bool all = pg.done && echo.done && gw.read.done && gw.write.done && gw.earn.done &&
-               gw.mix.done && g_failures == 0;
+               gw.refused.done && gw.mix.done && g_failures == 0;
     printf("result: %s\n", all ? "every scenario completed with no failed call"
                                : "FAILED: a scenario did not complete or a call failed");
     grpc_shutdown();
