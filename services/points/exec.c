@@ -3530,9 +3530,14 @@ static co_err batch_tx(co_pg_conn *c, void *ud)
         }
     }
     /* The batch's statements take arrays of any length: a generic plan serves them all, where
-     * custom plans would be made again for every batch. Plans follow the tables' growth as
-     * connections prepare their statements again (common/pg.c). */
+     * custom plans would be made again for every batch. Every row they touch is found by its
+     * key, so a plan made while a table was small must not scan it whole either: sequential
+     * scans are priced out (a generic plan of a ledger's first seconds joined all lots and
+     * accounts by hash, until its connection prepared it again). */
     co_err e = co_pg_defer(c, "SET LOCAL plan_cache_mode = force_generic_plan");
+    if (e == CO_OK) {
+        e = co_pg_defer(c, "SET LOCAL enable_seqscan = off");
+    }
     if (e != CO_OK || (e = claim_keys(c, b)) != CO_OK || (e = load_holds(c, b)) != CO_OK ||
         (e = load_expiring(c, b)) != CO_OK || (e = load_rewards(c, b)) != CO_OK ||
         (e = collect(b)) != CO_OK || (e = lock_and_load(c, b)) != CO_OK ||
