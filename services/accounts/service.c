@@ -738,16 +738,23 @@ typedef struct get_args {
     size_t nms;
 } get_args;
 
+/* One round trip for a member id (the member, consents and memberships together); a card,
+ * phone, e-mail or QR reference is resolved first. */
 static co_err get_tx(co_pg_conn *c, void *ud)
 {
     get_args *ga = ud;
     co_arena *a = co_call_arena(ga->call);
-    co_err e = find_member(c, ga->call, ga->key, false, &ga->row);
-    if (e == CO_OK) {
-        e = acct_store_consents(c, ga->row.member_id, a, &ga->cs, &ga->ncs);
+    const char *id = ga->key->member_id;
+    if (!ga->key->by_id) {
+        co_err e = find_member(c, ga->call, ga->key, false, &ga->row);
+        if (e != CO_OK) {
+            return e;
+        }
+        id = ga->row.member_id;
     }
-    if (e == CO_OK) {
-        e = acct_store_memberships_active(c, ga->row.member_id, "", false, a, &ga->ms, &ga->nms);
+    co_err e = acct_store_member_view(c, id, a, &ga->row, &ga->cs, &ga->ncs, &ga->ms, &ga->nms);
+    if (e == CO_ERR_NOT_FOUND) {
+        return co_call_fail(ga->call, e, "member not found");
     }
     return e;
 }

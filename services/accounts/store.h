@@ -135,6 +135,12 @@ typedef struct acct_membership_row {
 co_err acct_store_memberships_active(co_pg_conn *c, const char *member_id, const char *program_code,
                                      bool lock, co_arena *a, acct_membership_row **out, size_t *n);
 
+/* The member (CO_ERR_NOT_FOUND for none), its current consents and its memberships in force
+ * now, read together in one round trip (pipelined). */
+co_err acct_store_member_view(co_pg_conn *c, const char *member_id, co_arena *a, acct_member_row *m,
+                              acct_consent **cs, size_t *ncs, acct_membership_row **ms,
+                              size_t *nms);
+
 /* Every membership of the member, oldest first. */
 co_err acct_store_memberships_all(co_pg_conn *c, const char *member_id, co_arena *a,
                                   acct_membership_row **out, size_t *n);

@@ -237,22 +237,21 @@ static void bin(const char **vals, int *lens, int *fmts, int k, const uint8_t *p
     fmts[k] = 1;
 }
 
+/* Reads exactly one member of r into *out (CO_ERR_NOT_FOUND for none); clears r. */
+static co_err member_of(PGresult *r, co_arena *a, acct_member_row *out)
+{
+    co_err e = PQntuples(r) == 1 ? read_member(r, 0, a, out) : CO_ERR_NOT_FOUND;
+    PQclear(r);
+    return e;
+}
+
 /* Runs st and reads exactly one member into *out (CO_ERR_NOT_FOUND for none). */
 static co_err one_member(co_pg_conn *c, const co_pg_stmt *st, const char *const *vals,
                          const int *lens, const int *fmts, co_arena *a, acct_member_row *out)
 {
     PGresult *r;
     co_err e = co_pg_exec(c, st, vals, lens, fmts, &r);
-    if (e != CO_OK) {
-        return e;
-    }
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return CO_ERR_NOT_FOUND;
-    }
-    e = read_member(r, 0, a, out);
-    PQclear(r);
-    return e;
+    return e != CO_OK ? e : member_of(r, a, out);
 }
 
 static const char *conflict_of(co_pg_conn *c)
@@ -398,15 +397,21 @@ co_err acct_store_erase(co_pg_conn *c, const char *member_id, const char *reason
 
 /* --- consents and changes --- */
 
+static co_err consents_of(PGresult *r, co_arena *a, acct_consent **out, size_t *n);
+
 static co_err read_consents(co_pg_conn *c, const co_pg_stmt *st, const char *member_id, co_arena *a,
                             acct_consent **out, size_t *n)
 {
     const char *vals[1] = {member_id};
     PGresult *r;
     co_err e = co_pg_exec(c, st, vals, NULL, NULL, &r);
-    if (e != CO_OK) {
-        return e;
-    }
+    return e != CO_OK ? e : consents_of(r, a, out, n);
+}
+
+/* Reads the consents of r; clears r. */
+static co_err consents_of(PGresult *r, co_arena *a, acct_consent **out, size_t *n)
+{
+    co_err e = CO_OK;
     int rows = PQntuples(r);
     acct_consent *cs = co_arena_calloc(a, (size_t)(rows > 0 ? rows : 1), sizeof *cs);
     if (cs == NULL) {
@@ -575,14 +580,20 @@ static co_err read_ms(PGresult *r, int i, co_arena *a, acct_membership_row *m)
     return e;
 }
 
+static co_err ms_of(PGresult *r, co_arena *a, acct_membership_row **out, size_t *n);
+
 static co_err ms_list(co_pg_conn *c, const co_pg_stmt *st, const char *const *vals, co_arena *a,
                       acct_membership_row **out, size_t *n)
 {
     PGresult *r;
     co_err e = co_pg_exec(c, st, vals, NULL, NULL, &r);
-    if (e != CO_OK) {
-        return e;
-    }
+    return e != CO_OK ? e : ms_of(r, a, out, n);
+}
+
+/* Reads the memberships of r; clears r. */
+static co_err ms_of(PGresult *r, co_arena *a, acct_membership_row **out, size_t *n)
+{
+    co_err e = CO_OK;
     int rows = PQntuples(r);
     acct_membership_row *ms = co_arena_calloc(a, (size_t)(rows > 0 ? rows : 1), sizeof *ms);
     if (ms == NULL) {
@@ -741,4 +752,31 @@ co_err acct_store_key_check_put(co_pg_conn *c, const acct_blob *sealed)
         PQclear(r);
     }
     return e;
+}
+
+/* --- the member as GetMember shows it --- */
+
+co_err acct_store_member_view(co_pg_conn *c, const char *member_id, co_arena *a, acct_member_row *m,
+                              acct_consent **cs, size_t *ncs, acct_membership_row **ms, size_t *nms)
+{
+    const char *v1[1] = {member_id};
+    const char *v2[2] = {member_id, ""};
+    co_err e = co_pg_send(c, &st_get, v1, NULL, NULL);
+    if (e == CO_OK) {
+        e = co_pg_send(c, &st_consents, v1, NULL, NULL);
+    }
+    if (e == CO_OK) {
+        e = co_pg_send(c, &st_ms_active, v2, NULL, NULL);
+    }
+    PGresult *r;
+    if (e == CO_OK && (e = co_pg_recv(c, &r)) == CO_OK) {
+        e = member_of(r, a, m);
+    }
+    if (e == CO_OK && (e = co_pg_recv(c, &r)) == CO_OK) {
+        e = consents_of(r, a, cs, ncs);
+    }
+    if (e == CO_OK && (e = co_pg_recv(c, &r)) == CO_OK) {
+        e = ms_of(r, a, ms, nms);
+    }
+    return e; /* on failure, what is left unread is dropped with the transaction */
 }
