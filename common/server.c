@@ -387,7 +387,7 @@ static int setup_listener(co_server *s, listener *l, int kind, const char *addr,
                           grpc_server_credentials *creds, char *err, size_t errlen)
 {
     const co_server_opts *o = &s->opts;
-    grpc_arg args[6];
+    grpc_arg args[7];
     size_t nargs = 0;
     args[nargs++] = (grpc_arg){GRPC_ARG_INTEGER,
                                GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
@@ -403,6 +403,9 @@ static int setup_listener(co_server *s, listener *l, int kind, const char *addr,
         (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, {.integer = 10000}};
     args[nargs++] =
         (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_MAX_CONCURRENT_STREAMS, {.integer = 1000}};
+    /* gRPC binds with SO_REUSEPORT unless told otherwise: a second process on a taken port
+     * would then start and silently share its connections. It fails to start instead. */
+    args[nargs++] = (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_ALLOW_REUSEPORT, {.integer = 0}};
     grpc_channel_args ca = {nargs, args};
     l->kind = kind;
     l->server = grpc_server_create(&ca, NULL);

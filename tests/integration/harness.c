@@ -73,19 +73,29 @@ long long h_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A port that was free a moment ago (bound to :0 and released). */
+/* A port that was free a moment ago (bound to :0 and released), and not one this process
+ * handed out before: the kernel may offer a released port again at once, and two processes of
+ * one stack were once given the same health port. */
 static int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        die("could not find a free port: %s", strerror(errno));
+    static unsigned char given[65536 / 8];
+    for (int attempt = 0; attempt < 64; attempt++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof a;
+        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+            getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+            die("could not find a free port: %s", strerror(errno));
+        }
+        int port = ntohs(a.sin_port);
+        close(fd);
+        if ((given[port / 8] & (1u << (port % 8))) == 0) {
+            given[port / 8] |= (unsigned char)(1u << (port % 8));
+            return port;
+        }
     }
-    int port = ntohs(a.sin_port);
-    close(fd);
-    return port;
+    die("could not find a free port not handed out before");
+    return -1;
 }
 
 int h_run(char *const argv[])
