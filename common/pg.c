@@ -324,7 +324,9 @@ static co_err pipe_lost(co_pg_conn *c, const char *what)
 
 static co_err pipe_push(co_pg_conn *c, int kind, const co_pg_stmt *st, const char *what)
 {
-    if (c->pend_n == CO_PG_MAX_PENDING) {
+    /* The last entry is kept for a sync: without one the server would hold back the results
+     * a drain waits for. */
+    if (c->pend_n >= CO_PG_MAX_PENDING - (kind == PEND_SYNC ? 0 : 1)) {
         co_log(CO_LOG_ERROR, "too many pipelined statements", "{s:s}", "statement", what);
         return CO_ERR_INTERNAL;
     }
@@ -526,7 +528,9 @@ co_err co_pg_recv(co_pg_conn *c, PGresult **out)
             }
             return e2;
         }
-        if (e2 != CO_OK && c->broken) {
+        if (e2 != CO_OK) {
+            /* A checked statement failed: that is the outcome, even when the statement asked
+             * for is in a later group that ran without it. */
             return e2;
         }
     }

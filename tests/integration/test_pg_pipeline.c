@@ -169,6 +169,33 @@ static void test_unread_results_are_dropped_on_release(void **state)
     co_pg_pool_free(p);
 }
 
+/* A checked statement's failure reaches the next result read, even one in a later group. */
+static void test_a_checked_failure_is_never_swallowed(void **state)
+{
+    (void)state;
+    co_pg_pool *p = pool_new();
+    co_pg_conn *c;
+    assert_int_equal(co_pg_acquire(p, 5000, &c), CO_OK);
+    const char *v[1] = {"1"};
+    assert_int_equal(co_pg_send(c, &plus_one, v, NULL, NULL), CO_OK);
+    assert_int_equal(co_pg_defer(c, "SELECT 1 / 0"), CO_OK);
+    PGresult *r = NULL;
+    assert_int_equal(co_pg_recv(c, &r), CO_OK);
+    assert_int_equal(one_value(r), 2);
+    /* Outside a transaction the next group would run: the failure must still be reported. */
+    r = NULL;
+    assert_int_equal(co_pg_exec(c, &plus_one, v, NULL, NULL, &r), CO_ERR_INTERNAL);
+    assert_null(r);
+    assert_string_equal(co_pg_last_sqlstate(c), "22012");
+    co_pg_release(p, c);
+    assert_int_equal(co_pg_acquire(p, 5000, &c), CO_OK);
+    assert_int_equal(PQpipelineStatus(co_pg_raw(c)), PQ_PIPELINE_OFF);
+    assert_int_equal(co_pg_exec(c, &plus_one, v, NULL, NULL, &r), CO_OK);
+    assert_int_equal(one_value(r), 2);
+    co_pg_release(p, c);
+    co_pg_pool_free(p);
+}
+
 static void test_a_failed_prepare_is_not_remembered(void **state)
 {
     (void)state;
@@ -195,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_a_failure_skips_the_rest_and_rolls_back),
         cmocka_unit_test(test_checked_statements_commit_or_fail_with_commit),
         cmocka_unit_test(test_unread_results_are_dropped_on_release),
+        cmocka_unit_test(test_a_checked_failure_is_never_swallowed),
         cmocka_unit_test(test_a_failed_prepare_is_not_remembered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
