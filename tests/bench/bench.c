@@ -1014,26 +1014,28 @@ static gateway_result scenario_gateway(void)
     if (g_failures == failures_before) {
         points_bench pb = {0};
         if (points_setup(s, admin, &pb)) {
-            if (wanted("earn")) {
-                printf(" -- Earn (durable: new request_id per call; %d callers in flight; owner "
-                       "and participant tills)\n",
-                       g_opt.inflight);
-                bench_op earn = {"Earn", earn_call, &pb, g_opt.inflight};
-                out.earn = run_scenario(&earn);
-            }
-            if (wanted("refused")) {
-                printf(" -- Earn refused by points before any database work (the path's own "
-                       "cost: client -> gateway -> points; %d callers in flight)\n",
-                       g_opt.inflight);
-                bench_op refused = {"refused", refused_call, &pb, g_opt.inflight};
-                out.refused = run_scenario(&refused);
-            }
-            if (wanted("mix")) {
-                printf(" -- till mix (2 earns : 1 balance : 1 hold + capture; %d callers in "
-                       "flight)\n",
-                       g_opt.inflight);
-                bench_op mix = {"mix", mix_call, &pb, g_opt.inflight};
-                out.mix = run_scenario(&mix);
+            /* The points scenarios, in order: --only name keeps one. */
+            const struct {
+                const char *only, *name, *title;
+                bench_call_fn call;
+                scenario_result *out;
+            } pts[] = {
+                {"earn", "Earn",
+                 "Earn (durable: new request_id per call; owner and participant tills)", earn_call,
+                 &out.earn},
+                {"refused", "refused",
+                 "Earn refused by points before any database work (the path's own cost: "
+                 "client -> gateway -> points)",
+                 refused_call, &out.refused},
+                {"mix", "mix", "till mix (2 earns : 1 balance : 1 hold + capture)", mix_call,
+                 &out.mix},
+            };
+            for (size_t k = 0; k < sizeof pts / sizeof pts[0]; k++) {
+                if (wanted(pts[k].only)) {
+                    printf(" -- %s; %d callers in flight\n", pts[k].title, g_opt.inflight);
+                    bench_op op = {pts[k].name, pts[k].call, &pb, g_opt.inflight};
+                    *pts[k].out = run_scenario(&op);
+                }
             }
             read_rss(s, out.rss_write);
             print_rss("after Earn and mix:", out.rss_write);
