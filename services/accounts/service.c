@@ -739,20 +739,22 @@ typedef struct get_args {
 } get_args;
 
 /* One round trip for a member id (the member, consents and memberships together); a card,
- * phone, e-mail or QR reference is resolved first. */
+ * phone, e-mail or QR reference finds the member's row first, then reads the rest. */
 static co_err get_tx(co_pg_conn *c, void *ud)
 {
     get_args *ga = ud;
     co_arena *a = co_call_arena(ga->call);
     const char *id = ga->key->member_id;
+    acct_member_row *row = &ga->row;
     if (!ga->key->by_id) {
         co_err e = find_member(c, ga->call, ga->key, false, &ga->row);
         if (e != CO_OK) {
             return e;
         }
         id = ga->row.member_id;
+        row = NULL; /* read already */
     }
-    co_err e = acct_store_member_view(c, id, a, &ga->row, &ga->cs, &ga->ncs, &ga->ms, &ga->nms);
+    co_err e = acct_store_member_view(c, id, a, row, &ga->cs, &ga->ncs, &ga->ms, &ga->nms);
     if (e == CO_ERR_NOT_FOUND) {
         return co_call_fail(ga->call, e, "member not found");
     }

@@ -136,7 +136,8 @@ co_err acct_store_memberships_active(co_pg_conn *c, const char *member_id, const
                                      bool lock, co_arena *a, acct_membership_row **out, size_t *n);
 
 /* The member (CO_ERR_NOT_FOUND for none), its current consents and its memberships in force
- * now, read together in one round trip (pipelined). */
+ * now, read together in one round trip (pipelined). m NULL: the caller already has the member's
+ * row, and only the consents and memberships are read. */
 co_err acct_store_member_view(co_pg_conn *c, const char *member_id, co_arena *a, acct_member_row *m,
                               acct_consent **cs, size_t *ncs, acct_membership_row **ms,
                               size_t *nms);

@@ -761,7 +761,7 @@ co_err acct_store_member_view(co_pg_conn *c, const char *member_id, co_arena *a,
 {
     const char *v1[1] = {member_id};
     const char *v2[2] = {member_id, ""};
-    co_err e = co_pg_send(c, &st_get, v1, NULL, NULL);
+    co_err e = m != NULL ? co_pg_send(c, &st_get, v1, NULL, NULL) : CO_OK;
     if (e == CO_OK) {
         e = co_pg_send(c, &st_consents, v1, NULL, NULL);
     }
@@ -769,7 +769,7 @@ co_err acct_store_member_view(co_pg_conn *c, const char *member_id, co_arena *a,
         e = co_pg_send(c, &st_ms_active, v2, NULL, NULL);
     }
     PGresult *r;
-    if (e == CO_OK && (e = co_pg_recv(c, &r)) == CO_OK) {
+    if (m != NULL && e == CO_OK && (e = co_pg_recv(c, &r)) == CO_OK) {
         e = member_of(r, a, m);
     }
     if (e == CO_OK && (e = co_pg_recv(c, &r)) == CO_OK) {
