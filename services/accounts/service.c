@@ -198,19 +198,25 @@ typedef struct ref_key {
     uint8_t hash[ACCT_HASH_BYTES];
 } ref_key;
 
-static co_err parse_ref(co_call *call, const acct_state *st, const Coalition__V1__MemberRef *ref,
-                        ref_key *out)
+static co_err invalid(char *why, size_t whylen, const char *msg)
 {
-    co_arena *a = co_call_arena(call);
+    snprintf(why, whylen, "%s", msg);
+    return CO_ERR_INVALID_ARGUMENT;
+}
+
+/* Reads ref into out (arena strings); a reference that breaks a rule is INVALID_ARGUMENT with
+ * the reason in why. */
+static co_err ref_parse(co_arena *a, const acct_state *st, const Coalition__V1__MemberRef *ref,
+                        ref_key *out, char *why, size_t whylen)
+{
     const char *kind = NULL, *value = NULL;
     if (ref == NULL) {
-        return co_call_fail(call, CO_ERR_INVALID_ARGUMENT, "invalid field \"member\": required");
+        return invalid(why, whylen, "invalid field \"member\": required");
     }
     switch (ref->ref_case) {
     case COALITION__V1__MEMBER_REF__REF_MEMBER_ID:
         if (!member_id_valid(ref->member_id)) {
-            return co_call_fail(call, CO_ERR_INVALID_ARGUMENT,
-                                "invalid field \"member.member_id\": not a member id");
+            return invalid(why, whylen, "invalid field \"member.member_id\": not a member id");
         }
         out->by_id = true;
         out->member_id = ref->member_id;
@@ -218,9 +224,9 @@ static co_err parse_ref(co_call *call, const acct_state *st, const Coalition__V1
     case COALITION__V1__MEMBER_REF__REF_CARD_NUMBER: {
         char card[ACCT_CARD_DIGITS + 1];
         if (!acct_card_normalize(ref->card_number, card)) {
-            return co_call_fail(call, CO_ERR_INVALID_ARGUMENT,
-                                "invalid field \"member.card_number\": must be 16 digits with "
-                                "a valid check digit");
+            return invalid(why, whylen,
+                           "invalid field \"member.card_number\": must be 16 digits with "
+                           "a valid check digit");
         }
         kind = "card";
         value = co_arena_strdup(a, card);
@@ -230,8 +236,8 @@ static co_err parse_ref(co_call *call, const acct_state *st, const Coalition__V1
     case COALITION__V1__MEMBER_REF__REF_PHONE:
         value = norm_phone(a, ref->phone);
         if (value == NULL) {
-            return co_call_fail(call, CO_ERR_INVALID_ARGUMENT,
-                                "invalid field \"member.phone\": must be E.164, like +4930123456");
+            return invalid(why, whylen,
+                           "invalid field \"member.phone\": must be E.164, like +4930123456");
         }
         kind = "phone";
         out->kind = ACCT_ID_PHONE;
@@ -239,8 +245,7 @@ static co_err parse_ref(co_call *call, const acct_state *st, const Coalition__V1
     case COALITION__V1__MEMBER_REF__REF_EMAIL:
         value = norm_email(a, ref->email);
         if (value == NULL) {
-            return co_call_fail(call, CO_ERR_INVALID_ARGUMENT,
-                                "invalid field \"member.email\": not an e-mail address");
+            return invalid(why, whylen, "invalid field \"member.email\": not an e-mail address");
         }
         kind = "email";
         out->kind = ACCT_ID_EMAIL;
@@ -248,8 +253,8 @@ static co_err parse_ref(co_call *call, const acct_state *st, const Coalition__V1
     case COALITION__V1__MEMBER_REF__REF_QR_TOKEN: {
         size_t n = strlen(ref->qr_token);
         if (n == 0 || n > 128) {
-            return co_call_fail(call, CO_ERR_INVALID_ARGUMENT,
-                                "invalid field \"member.qr_token\": must be 1-128 characters");
+            return invalid(why, whylen,
+                           "invalid field \"member.qr_token\": must be 1-128 characters");
         }
         kind = "qr";
         value = ref->qr_token;
@@ -257,14 +262,21 @@ static co_err parse_ref(co_call *call, const acct_state *st, const Coalition__V1
         break;
     }
     default:
-        return co_call_fail(call, CO_ERR_INVALID_ARGUMENT,
-                            "invalid field \"member\": exactly one identifier is required");
+        return invalid(why, whylen, "invalid field \"member\": exactly one identifier is required");
     }
     if (value == NULL) {
         return CO_ERR_NOMEM;
     }
     out->by_id = false;
     return acct_lookup_hash(&st->keys, kind, value, out->hash);
+}
+
+static co_err parse_ref(co_call *call, const acct_state *st, const Coalition__V1__MemberRef *ref,
+                        ref_key *out)
+{
+    char why[128];
+    co_err e = ref_parse(co_call_arena(call), st, ref, out, why, sizeof why);
+    return e == CO_ERR_INVALID_ARGUMENT ? co_call_fail(call, e, "%s", why) : e;
 }
 
 /* Finds the member of key inside a transaction; NOT_FOUND (with a message that names no
@@ -1940,6 +1952,127 @@ static co_err list_birthdays(co_call *call, const ProtobufCMessage *msg, Protobu
     return CO_OK;
 }
 
+/* --- Members.ResolveMembers (internal) --- */
+
+#define RESOLVE_MAX 256
+
+typedef struct resolve_args {
+    const acct_lookup *refs;
+    size_t n;
+    co_arena *a;
+    acct_resolved *out;
+} resolve_args;
+
+static co_err resolve_tx(co_pg_conn *c, void *ud)
+{
+    resolve_args *ra = ud;
+    return acct_store_resolve(c, ra->refs, ra->n, ra->a, &ra->out);
+}
+
+static Coalition__Internal__V1__ResolvedMember *resolved_pb(co_arena *a, const acct_resolved *x)
+{
+    Coalition__Internal__V1__ResolvedMember *m = co_arena_alloc(a, sizeof *m);
+    if (m == NULL) {
+        return NULL;
+    }
+    coalition__internal__v1__resolved_member__init(m);
+    if (x == NULL || x->member_id == NULL) {
+        m->outcome = COALITION__INTERNAL__V1__RESOLVED_MEMBER__OUTCOME__NOT_FOUND;
+        return m;
+    }
+    m->outcome = COALITION__INTERNAL__V1__RESOLVED_MEMBER__OUTCOME__FOUND;
+    m->member_id = (char *)x->member_id;
+    m->status = (Coalition__V1__MemberStatus)x->status;
+    if (x->nplans == 0) {
+        return m;
+    }
+    m->active_plans = co_arena_calloc(a, x->nplans, sizeof *m->active_plans);
+    if (m->active_plans == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < x->nplans; i++) {
+        Coalition__Internal__V1__ActivePlan *p = co_arena_alloc(a, sizeof *p);
+        if (p == NULL) {
+            return NULL;
+        }
+        coalition__internal__v1__active_plan__init(p);
+        p->plan_id = (char *)x->plan_ids[i];
+        if ((p->end_time = co_timestamp(a, x->end_us[i])) == NULL) {
+            return NULL;
+        }
+        m->active_plans[i] = p;
+    }
+    m->n_active_plans = x->nplans;
+    return m;
+}
+
+static co_err resolve_members(co_call *call, const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                              void *ud)
+{
+    const acct_state *st = ud;
+    const Coalition__Internal__V1__ResolveMembersRequest *req = (const void *)msg;
+    co_arena *a = co_call_arena(call);
+    if (co_caller_of(call)->role != CO_ROLE_SERVICE) {
+        return co_call_fail(call, CO_ERR_PERMISSION_DENIED,
+                            "Members.ResolveMembers is for the coalition's services only");
+    }
+    size_t n = req->n_members;
+    if (n < 1 || n > RESOLVE_MAX) {
+        return co_call_fail(call, CO_ERR_INVALID_ARGUMENT,
+                            "invalid field \"members\": 1 to %d references, got %zu", RESOLVE_MAX,
+                            n);
+    }
+    Coalition__Internal__V1__ResolveMembersResponse *r = co_arena_alloc(a, sizeof *r);
+    Coalition__Internal__V1__ResolvedMember **answers = co_arena_calloc(a, n, sizeof *answers);
+    acct_lookup *refs = co_arena_calloc(a, n, sizeof *refs);
+    ref_key *keys = co_arena_calloc(a, n, sizeof *keys);
+    size_t *of = co_arena_calloc(a, n, sizeof *of); /* refs[j] answers request reference of[j] */
+    if (r == NULL || answers == NULL || refs == NULL || keys == NULL || of == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    size_t nrefs = 0;
+    for (size_t i = 0; i < n; i++) {
+        char why[128];
+        co_err e = ref_parse(a, st, req->members[i], &keys[i], why, sizeof why);
+        if (e == CO_ERR_INVALID_ARGUMENT) {
+            Coalition__Internal__V1__ResolvedMember *m = resolved_pb(a, NULL);
+            if (m == NULL || (m->error = co_arena_strdup(a, why)) == NULL) {
+                return CO_ERR_NOMEM;
+            }
+            m->outcome = COALITION__INTERNAL__V1__RESOLVED_MEMBER__OUTCOME__INVALID;
+            answers[i] = m;
+            continue;
+        }
+        if (e != CO_OK) {
+            return e;
+        }
+        if (keys[i].by_id) {
+            refs[nrefs].member_id = keys[i].member_id;
+        } else {
+            refs[nrefs].kind = keys[i].kind;
+            refs[nrefs].hash = keys[i].hash;
+        }
+        of[nrefs++] = i;
+    }
+    resolve_args ra = {.refs = refs, .n = nrefs, .a = a};
+    if (nrefs > 0) {
+        co_err e = co_pg_tx(st->pool, co_call_ms_left(call), resolve_tx, &ra);
+        if (e != CO_OK) {
+            return e;
+        }
+    }
+    for (size_t j = 0; j < nrefs; j++) {
+        if ((answers[of[j]] = resolved_pb(a, &ra.out[j])) == NULL) {
+            return CO_ERR_NOMEM;
+        }
+    }
+    coalition__internal__v1__resolve_members_response__init(r);
+    r->members = answers;
+    r->n_members = n;
+    *resp = &r->base;
+    return CO_OK;
+}
+
 /* --- internal Members methods (service identities only) --- */
 
 static co_err get_program_figures(co_call *call, const ProtobufCMessage *msg,
@@ -1980,6 +2113,9 @@ static const co_method method_rows[] = {
     {"/coalition.internal.v1.Members/ListBirthdays",
      &coalition__internal__v1__list_birthdays_request__descriptor,
      &coalition__internal__v1__list_birthdays_response__descriptor, list_birthdays, NULL, NULL},
+    {"/coalition.internal.v1.Members/ResolveMembers",
+     &coalition__internal__v1__resolve_members_request__descriptor,
+     &coalition__internal__v1__resolve_members_response__descriptor, resolve_members, NULL, NULL},
 };
 #define NMETHODS (sizeof method_rows / sizeof method_rows[0])
 

@@ -142,6 +142,28 @@ co_err acct_store_member_view(co_pg_conn *c, const char *member_id, co_arena *a,
                               acct_consent **cs, size_t *ncs, acct_membership_row **ms,
                               size_t *nms);
 
+/* A reference for acct_store_resolve: member_id, or else the lookup hash of kind (32 bytes). */
+typedef struct acct_lookup {
+    const char *member_id;
+    acct_ident kind;
+    const uint8_t *hash;
+} acct_lookup;
+
+/* What acct_store_resolve found for one reference: nothing (member_id NULL), or the member's
+ * id, status and its memberships in force now (plan and end), ordered by program and plan. */
+typedef struct acct_resolved {
+    const char *member_id;
+    int status;
+    size_t nplans;
+    const char **plan_ids;
+    int64_t *end_us;
+} acct_resolved;
+
+/* The members behind refs[0..n), read by one statement: out[i] answers refs[i] (an arena array
+ * of n). A member id finds a member of any status, a hash only an ACTIVE member. */
+co_err acct_store_resolve(co_pg_conn *c, const acct_lookup *refs, size_t n, co_arena *a,
+                          acct_resolved **out);
+
 /* Every membership of the member, oldest first. */
 co_err acct_store_memberships_all(co_pg_conn *c, const char *member_id, co_arena *a,
                                   acct_membership_row **out, size_t *n);

@@ -754,6 +754,141 @@ co_err acct_store_key_check_put(co_pg_conn *c, const acct_blob *sealed)
     return e;
 }
 
+/* --- many references at once (the internal ResolveMembers) --- */
+
+/* Kind 4 is a member id; 0-3 are acct_ident. Each branch is gated by the reference's kind, so
+ * one index lookup runs per reference; a member's memberships in force come as extra rows. */
+#define RESOLVE_BY_ID 4
+static const co_pg_stmt st_resolve = {
+    "acct_resolve",
+    "SELECT q.i, m.member_id, m.status, s.plan_id, " US(
+        "s.end_time") " FROM"
+                      " unnest($1::smallint[], $2::text[]) WITH ORDINALITY AS q(kind, v, i)"
+                      " JOIN LATERAL (SELECT member_id, status FROM accounts.members WHERE q.kind "
+                      "= 4 AND"
+                      " member_id = q.v UNION ALL SELECT member_id, status FROM accounts.members "
+                      "WHERE"
+                      " q.kind = 0 AND card_hash = decode(q.v, 'hex') AND status = 1 UNION ALL "
+                      "SELECT member_id,"
+                      " status FROM accounts.members WHERE q.kind = 1 AND qr_hash = decode(q.v, "
+                      "'hex') AND"
+                      " status = 1 UNION ALL SELECT member_id, status FROM accounts.members WHERE "
+                      "q.kind = 2 AND"
+                      " phone_hash = decode(q.v, 'hex') AND status = 1 UNION ALL SELECT member_id, "
+                      "status FROM"
+                      " accounts.members WHERE q.kind = 3 AND email_hash = decode(q.v, 'hex') AND "
+                      "status = 1) m"
+                      " ON true LEFT JOIN accounts.memberships s ON s.member_id = m.member_id AND "
+                      "s.status = 1"
+                      " AND s.end_time > now() ORDER BY q.i, s.program_code, s.plan_id",
+    2};
+
+/* The two array literals of refs: kinds and values (member ids and hashes are hex, so nothing
+ * needs quoting). */
+static co_err resolve_arrays(const acct_lookup *refs, size_t n, co_arena *a, char **kinds,
+                             char **vals)
+{
+    char *k = co_arena_alloc(a, 2 * n + 3);
+    char *v = co_arena_alloc(a, n * (2 * 32 + 2) + 3);
+    if (k == NULL || v == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    size_t kn = 0, vn = 0;
+    k[kn++] = '{';
+    v[vn++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) {
+            k[kn++] = ',';
+            v[vn++] = ',';
+        }
+        if (refs[i].member_id != NULL) {
+            k[kn++] = (char)('0' + RESOLVE_BY_ID);
+            size_t len = strlen(refs[i].member_id);
+            if (len > 2 * 32) {
+                return CO_ERR_INVALID_ARGUMENT; /* callers pass validated ids */
+            }
+            memcpy(v + vn, refs[i].member_id, len);
+            vn += len;
+        } else {
+            static const char hex[] = "0123456789abcdef";
+            k[kn++] = (char)('0' + (int)refs[i].kind);
+            for (size_t b = 0; b < 32; b++) {
+                v[vn++] = hex[refs[i].hash[b] >> 4];
+                v[vn++] = hex[refs[i].hash[b] & 15];
+            }
+        }
+    }
+    k[kn++] = '}';
+    v[vn++] = '}';
+    k[kn] = '\0';
+    v[vn] = '\0';
+    *kinds = k;
+    *vals = v;
+    return CO_OK;
+}
+
+co_err acct_store_resolve(co_pg_conn *c, const acct_lookup *refs, size_t n, co_arena *a,
+                          acct_resolved **out)
+{
+    acct_resolved *res = co_arena_calloc(a, n > 0 ? n : 1, sizeof *res);
+    char *kinds, *vals;
+    if (res == NULL) {
+        return CO_ERR_NOMEM;
+    }
+    co_err e = resolve_arrays(refs, n, a, &kinds, &vals);
+    if (e != CO_OK) {
+        return e;
+    }
+    const char *pv[2] = {kinds, vals};
+    PGresult *r;
+    if ((e = co_pg_exec(c, &st_resolve, pv, NULL, NULL, &r)) != CO_OK) {
+        return e;
+    }
+    int rows = PQntuples(r);
+    /* First pass: the rows of each reference (rows come ordered by reference). */
+    for (int i = 0; i < rows && e == CO_OK; i++) {
+        int64_t q = num(r, i, 0);
+        if (q < 1 || (size_t)q > n) {
+            e = CO_ERR_INTERNAL;
+            break;
+        }
+        acct_resolved *x = &res[q - 1];
+        if (x->member_id == NULL &&
+            (x->member_id = co_arena_strdup(a, PQgetvalue(r, i, 1))) == NULL) {
+            e = CO_ERR_NOMEM;
+            break;
+        }
+        x->status = (int)num(r, i, 2);
+        x->nplans += !PQgetisnull(r, i, 3);
+    }
+    for (size_t q = 0; q < n && e == CO_OK; q++) {
+        if (res[q].nplans > 0) {
+            res[q].plan_ids = co_arena_calloc(a, res[q].nplans, sizeof *res[q].plan_ids);
+            res[q].end_us = co_arena_calloc(a, res[q].nplans, sizeof *res[q].end_us);
+            if (res[q].plan_ids == NULL || res[q].end_us == NULL) {
+                e = CO_ERR_NOMEM;
+            }
+            res[q].nplans = 0; /* counted again as they are filled */
+        }
+    }
+    for (int i = 0; i < rows && e == CO_OK; i++) {
+        if (PQgetisnull(r, i, 3)) {
+            continue;
+        }
+        acct_resolved *x = &res[num(r, i, 0) - 1];
+        if ((x->plan_ids[x->nplans] = co_arena_strdup(a, PQgetvalue(r, i, 3))) == NULL) {
+            e = CO_ERR_NOMEM;
+            break;
+        }
+        x->end_us[x->nplans++] = num(r, i, 4);
+    }
+    PQclear(r);
+    if (e == CO_OK) {
+        *out = res;
+    }
+    return e;
+}
+
 /* --- the member as GetMember shows it --- */
 
 co_err acct_store_member_view(co_pg_conn *c, const char *member_id, co_arena *a, acct_member_row *m,

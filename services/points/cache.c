@@ -9,6 +9,7 @@
 
 #include <openssl/sha.h>
 
+#include "coalition/internal/v1/members.pb-c.h"
 #include "coalition/v1/accounts.pb-c.h"
 #include "log.h"
 #include "pb.h"
@@ -249,10 +250,31 @@ typedef struct member_slot {
     pts_member m;
 } member_slot;
 
+/* A lookup that missed the cache, queued until a batch answers it. It lives on its caller's
+ * stack: whoever answers it sets done under the mutex and never touches it again. */
+typedef struct member_wait {
+    const Coalition__V1__MemberRef *ref;
+    uint8_t key[32];
+    int64_t deadline_ms;
+    struct member_wait *next;
+    bool done;
+    co_err e;
+    char why[160];
+    pts_member m;
+} member_wait;
+
+/* References per ResolveMembers call (the accounts service's limit) and calls in flight at
+ * once: the misses that arrive while the calls are out wait and go together in the next. */
+#define RESOLVE_BATCH 256
+#define RESOLVERS     2
+
 struct pts_members {
     pthread_mutex_t mu;
+    pthread_cond_t answered;
     co_client *accounts;
     int64_t ttl_ms;
+    member_wait *head, **tail; /* misses not yet sent */
+    int resolving;             /* calls in flight */
     member_slot slots[MEMBER_SLOTS];
 };
 
@@ -261,8 +283,10 @@ pts_members *pts_members_new(co_client *accounts, int64_t ttl_ms)
     pts_members *c = calloc(1, sizeof *c);
     if (c != NULL) {
         pthread_mutex_init(&c->mu, NULL);
+        pthread_cond_init(&c->answered, NULL);
         c->accounts = accounts;
         c->ttl_ms = ttl_ms;
+        c->tail = &c->head;
     }
     return c;
 }
@@ -270,6 +294,7 @@ pts_members *pts_members_new(co_client *accounts, int64_t ttl_ms)
 void pts_members_free(pts_members *c)
 {
     if (c != NULL) {
+        pthread_cond_destroy(&c->answered);
         pthread_mutex_destroy(&c->mu);
         free(c);
     }
@@ -308,83 +333,31 @@ static void ref_key(const Coalition__V1__MemberRef *ref, uint8_t out[32])
     SHA256(buf, n + 1, out);
 }
 
-static int64_t ts_us(const Google__Protobuf__Timestamp *t)
+static member_slot *member_set(pts_members *c, const uint8_t key[32])
 {
-    return t == NULL ? 0 : t->seconds * 1000000 + t->nanos / 1000;
+    return &c->slots[(size_t)(fnv1a(key, 32) % MEMBER_SETS) * MEMBER_WAYS];
 }
 
-co_err pts_members_resolve(pts_members *c, const Coalition__V1__MemberRef *ref, int64_t timeout_ms,
-                           pts_member *out, char *why, size_t whylen)
+/* Under mu. */
+static bool cache_get(pts_members *c, const uint8_t key[32], int64_t now, pts_member *out)
 {
-    uint8_t key[32];
-    ref_key(ref, key);
-    member_slot *set = &c->slots[(size_t)(fnv1a(key, sizeof key) % MEMBER_SETS) * MEMBER_WAYS];
-    int64_t now = mono_ms();
-    pthread_mutex_lock(&c->mu);
+    const member_slot *set = member_set(c, key);
     for (size_t w = 0; w < MEMBER_WAYS; w++) {
-        const member_slot *s = &set[w];
-        if (s->used && s->expires_ms > now && memcmp(s->key, key, sizeof key) == 0) {
-            *out = s->m;
-            pthread_mutex_unlock(&c->mu);
-            return CO_OK;
+        if (set[w].used && set[w].expires_ms > now && memcmp(set[w].key, key, 32) == 0) {
+            *out = set[w].m;
+            return true;
         }
     }
-    pthread_mutex_unlock(&c->mu);
+    return false;
+}
 
-    co_arena a;
-    co_arena_init(&a, 1u << 20);
-    Coalition__V1__GetMemberRequest req = COALITION__V1__GET_MEMBER_REQUEST__INIT;
-    req.member = (Coalition__V1__MemberRef *)ref;
-    const co_client_md md = {CO_MD_ROLE, "service"};
-    ProtobufCMessage *resp = NULL;
-    co_client_status st;
-    co_err e = co_client_unary(c->accounts, "/coalition.v1.Accounts/GetMember", &req.base,
-                               &coalition__v1__get_member_response__descriptor, &md, 1,
-                               timeout_ms < 5000 ? timeout_ms : 5000, true, &a, &resp, &st);
-    if (e == CO_ERR_NOT_FOUND) {
-        co_arena_release(&a);
-        snprintf(why, whylen, "member not found");
-        return e;
-    }
-    if (e == CO_ERR_INVALID_ARGUMENT) {
-        snprintf(why, whylen, "%s", st.details);
-        co_arena_release(&a);
-        return e;
-    }
-    if (e != CO_OK) {
-        co_arena_release(&a);
-        snprintf(why, whylen, "accounts service unavailable: could not find the member");
-        return e == CO_ERR_DEADLINE_EXCEEDED ? e : CO_ERR_UNAVAILABLE;
-    }
-    const Coalition__V1__GetMemberResponse *r = (const void *)resp;
-    pts_member m;
-    memset(&m, 0, sizeof m);
-    if (r->member == NULL || strlen(r->member->member_id) >= sizeof m.member_id) {
-        co_arena_release(&a);
-        snprintf(why, whylen, "accounts service returned no member");
-        return CO_ERR_UNAVAILABLE;
-    }
-    snprintf(m.member_id, sizeof m.member_id, "%s", r->member->member_id);
-    m.erased = r->member->status == COALITION__V1__MEMBER_STATUS__MEMBER_STATUS_ERASED;
-    if (r->member->birth_date != NULL && r->member->birth_date->month > 0) {
-        m.has_birth = true;
-        m.birth_month = r->member->birth_date->month;
-        m.birth_day = r->member->birth_date->day;
-    }
-    for (size_t i = 0; i < r->n_active_memberships && m.nplans < 8; i++) {
-        const Coalition__V1__Membership *ms = r->active_memberships[i];
-        if (strlen(ms->plan_id) < sizeof m.plans[0].plan_id) {
-            snprintf(m.plans[m.nplans].plan_id, sizeof m.plans[0].plan_id, "%s", ms->plan_id);
-            m.plans[m.nplans].end_us = ts_us(ms->end_time);
-            m.nplans++;
-        }
-    }
-    co_arena_release(&a);
-    pthread_mutex_lock(&c->mu);
-    /* The slot of this key if it is still there, else a free one, else the oldest. */
+/* Under mu: the slot of this key if it is still there, else a free one, else the oldest. */
+static void cache_put(pts_members *c, const uint8_t key[32], int64_t now, const pts_member *m)
+{
+    member_slot *set = member_set(c, key);
     member_slot *s = &set[0];
     for (size_t w = 0; w < MEMBER_WAYS; w++) {
-        if (set[w].used && memcmp(set[w].key, key, sizeof key) == 0) {
+        if (set[w].used && memcmp(set[w].key, key, 32) == 0) {
             s = &set[w];
             break;
         }
@@ -392,11 +365,162 @@ co_err pts_members_resolve(pts_members *c, const Coalition__V1__MemberRef *ref, 
             s = &set[w];
         }
     }
-    memcpy(s->key, key, sizeof key);
+    memcpy(s->key, key, 32);
     s->used = true;
     s->expires_ms = now + c->ttl_ms;
-    s->m = m;
+    s->m = *m;
+}
+
+static int64_t ts_us(const Google__Protobuf__Timestamp *t)
+{
+    return t == NULL ? 0 : t->seconds * 1000000 + t->nanos / 1000;
+}
+
+static void wait_fail(member_wait *w, co_err e, const char *why)
+{
+    w->e = e;
+    snprintf(w->why, sizeof w->why, "%s", why);
+}
+
+/* Fills w from the accounts service's answer about its reference. */
+static void wait_answer(member_wait *w, const Coalition__Internal__V1__ResolvedMember *r)
+{
+    switch (r->outcome) {
+    case COALITION__INTERNAL__V1__RESOLVED_MEMBER__OUTCOME__FOUND:
+        break;
+    case COALITION__INTERNAL__V1__RESOLVED_MEMBER__OUTCOME__NOT_FOUND:
+        wait_fail(w, CO_ERR_NOT_FOUND, "member not found");
+        return;
+    case COALITION__INTERNAL__V1__RESOLVED_MEMBER__OUTCOME__INVALID:
+        wait_fail(w, CO_ERR_INVALID_ARGUMENT, r->error);
+        return;
+    default:
+        wait_fail(w, CO_ERR_UNAVAILABLE, "accounts service returned no member");
+        return;
+    }
+    pts_member *m = &w->m;
+    memset(m, 0, sizeof *m);
+    if (strlen(r->member_id) >= sizeof m->member_id) {
+        wait_fail(w, CO_ERR_UNAVAILABLE, "accounts service returned no member");
+        return;
+    }
+    snprintf(m->member_id, sizeof m->member_id, "%s", r->member_id);
+    m->erased = r->status == COALITION__V1__MEMBER_STATUS__MEMBER_STATUS_ERASED;
+    for (size_t i = 0; i < r->n_active_plans && m->nplans < 8; i++) {
+        const Coalition__Internal__V1__ActivePlan *p = r->active_plans[i];
+        if (strlen(p->plan_id) < sizeof m->plans[0].plan_id) {
+            snprintf(m->plans[m->nplans].plan_id, sizeof m->plans[0].plan_id, "%s", p->plan_id);
+            m->plans[m->nplans].end_us = ts_us(p->end_time);
+            m->nplans++;
+        }
+    }
+    w->e = CO_OK;
+}
+
+/* One ResolveMembers call for batch[0..n), made without the mutex. */
+static void resolve_batch(pts_members *c, member_wait *const *batch, size_t n)
+{
+    int64_t deadline = 0;
+    Coalition__V1__MemberRef *refs[RESOLVE_BATCH];
+    for (size_t i = 0; i < n; i++) {
+        refs[i] = (Coalition__V1__MemberRef *)batch[i]->ref;
+        deadline = batch[i]->deadline_ms > deadline ? batch[i]->deadline_ms : deadline;
+    }
+    int64_t left = deadline - mono_ms();
+    co_arena a;
+    co_arena_init(&a, 8u << 20);
+    Coalition__Internal__V1__ResolveMembersRequest req =
+        COALITION__INTERNAL__V1__RESOLVE_MEMBERS_REQUEST__INIT;
+    req.members = refs;
+    req.n_members = n;
+    const co_client_md md = {CO_MD_ROLE, "service"};
+    ProtobufCMessage *resp = NULL;
+    co_client_status st;
+    co_err e =
+        co_client_unary(c->accounts, "/coalition.internal.v1.Members/ResolveMembers", &req.base,
+                        &coalition__internal__v1__resolve_members_response__descriptor, &md, 1,
+                        left < 1      ? 1
+                        : left < 5000 ? left
+                                      : 5000,
+                        true, &a, &resp, &st);
+    const Coalition__Internal__V1__ResolveMembersResponse *r = (const void *)resp;
+    if (e == CO_OK && r->n_members != n) {
+        co_log(CO_LOG_ERROR, "accounts answered the wrong number of references", "{s:i, s:i}",
+               "asked", (int)n, "answered", (int)r->n_members);
+        e = CO_ERR_INTERNAL;
+    } else if (e != CO_OK && e != CO_ERR_DEADLINE_EXCEEDED) {
+        co_log(CO_LOG_WARN, "could not resolve members", "{s:s, s:s}", "status", co_err_name(e),
+               "details", st.details);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (e == CO_OK) {
+            wait_answer(batch[i], r->members[i]);
+        } else {
+            wait_fail(batch[i], e == CO_ERR_DEADLINE_EXCEEDED ? e : CO_ERR_UNAVAILABLE,
+                      "accounts service unavailable: could not find the member");
+        }
+    }
+    co_arena_release(&a);
+}
+
+/* Under mu: sends up to RESOLVE_BATCH queued misses in one call and answers them. The mutex is
+ * released during the call. */
+static void lead(pts_members *c)
+{
+    member_wait *batch[RESOLVE_BATCH];
+    size_t n = 0;
+    while (c->head != NULL && n < RESOLVE_BATCH) {
+        batch[n++] = c->head;
+        c->head = c->head->next;
+    }
+    if (c->head == NULL) {
+        c->tail = &c->head;
+    }
+    c->resolving++;
     pthread_mutex_unlock(&c->mu);
-    *out = m;
+    resolve_batch(c, batch, n);
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (batch[i]->e == CO_OK) {
+            cache_put(c, batch[i]->key, now, &batch[i]->m);
+        }
+        batch[i]->done = true; /* its owner may return as soon as the mutex is free */
+    }
+    c->resolving--;
+    pthread_cond_broadcast(&c->answered);
+}
+
+co_err pts_members_resolve(pts_members *c, const Coalition__V1__MemberRef *ref, int64_t timeout_ms,
+                           pts_member *out, char *why, size_t whylen)
+{
+    member_wait w = {.ref = ref};
+    ref_key(ref, w.key);
+    int64_t now = mono_ms();
+    w.deadline_ms = now + timeout_ms;
+    pthread_mutex_lock(&c->mu);
+    if (cache_get(c, w.key, now, out)) {
+        pthread_mutex_unlock(&c->mu);
+        return CO_OK;
+    }
+    /* w leaves the queue before it is answered, and the queue's tail is reset when its last
+     * entry leaves, so the tail never points into a returned frame. */
+    *c->tail = &w;
+    c->tail = &w.next; // cppcheck-suppress autoVariables
+    /* A waiter sends the queue itself when fewer than RESOLVERS calls are out; every call
+     * ends by waking the waiters, so a queued miss is never left without a sender. */
+    while (!w.done) {
+        if (c->head != NULL && c->resolving < RESOLVERS) {
+            lead(c);
+        } else {
+            pthread_cond_wait(&c->answered, &c->mu);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (w.e != CO_OK) {
+        snprintf(why, whylen, "%s", w.why);
+        return w.e;
+    }
+    *out = w.m;
     return CO_OK;
 }

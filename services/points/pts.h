@@ -45,8 +45,6 @@ const Coalition__V1__Participation *pts_prog_participation(const pts_prog *p,
 typedef struct pts_member {
     char member_id[40];
     bool erased;
-    bool has_birth;
-    int birth_month, birth_day;
     /* Active memberships: plan ids with their end (unix us). */
     size_t nplans;
     struct {
@@ -59,8 +57,10 @@ typedef struct pts_members pts_members;
 
 pts_members *pts_members_new(co_client *accounts, int64_t ttl_ms);
 void pts_members_free(pts_members *c);
-/* Resolves ref (validated by the caller) to the member. NOT_FOUND for no such member;
- * UNAVAILABLE with why when the accounts service cannot answer. */
+/* Resolves ref (validated by the caller) to the member: from the cache, or else together with
+ * the other misses of the moment in one Members.ResolveMembers call. NOT_FOUND for no such
+ * member; INVALID_ARGUMENT with why for a reference accounts refuses; UNAVAILABLE (or
+ * DEADLINE_EXCEEDED) with why when the accounts service cannot answer. Thread-safe. */
 co_err pts_members_resolve(pts_members *c, const Coalition__V1__MemberRef *ref, int64_t timeout_ms,
                            pts_member *out, char *why, size_t whylen);
 

@@ -2,11 +2,16 @@
 /* Helpers the integration test programs share, on top of the harness and cmocka. */
 #include "itest.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <libpq-fe.h>
@@ -270,4 +275,78 @@ void it_expect_verified(co_client *admin)
     assert_true(r->ok);
     assert_true(r->transfers_checked > 0);
     co_arena_release(&a);
+}
+
+/* --- HTTP --- */
+
+/* GET path over HTTP/1.0 from addr ("127.0.0.1:port"); the malloc'd response, NULL on error. */
+char *it_http_get(const char *addr, const char *path)
+{
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL) {
+        return NULL;
+    }
+    long port = strtol(colon + 1, NULL, 10);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    char host[64];
+    snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+    if (port <= 0 || port > 65535 || inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
+        return NULL;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return NULL;
+    }
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    char *out = NULL;
+    if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0) {
+        goto out_fd;
+    }
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, addr);
+    if (n < 0 || (size_t)n >= sizeof req || write(fd, req, (size_t)n) != n) {
+        goto out_fd;
+    }
+    size_t cap = 65536, len = 0;
+    out = malloc(cap);
+    while (out != NULL) {
+        if (cap - len < 4096) {
+            char *bigger = realloc(out, cap * 2);
+            if (bigger == NULL) {
+                free(out);
+                out = NULL;
+                break;
+            }
+            out = bigger;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, out + len, cap - len - 1);
+        if (r < 0) {
+            free(out);
+            out = NULL;
+            break;
+        }
+        if (r == 0) {
+            out[len] = '\0';
+            break;
+        }
+        len += (size_t)r;
+    }
+out_fd:
+    close(fd);
+    return out;
+}
+
+long long it_metric_calls(const h_stack *s, h_proc p, const char *method, const char *code)
+{
+    char *resp = it_http_get(h_metrics_addr(s, p), "/metrics");
+    assert_non_null(resp);
+    char want[256];
+    snprintf(want, sizeof want, "method=\"%s\",code=\"%s\"} ", method, code);
+    const char *at = strstr(resp, want);
+    long long n = at != NULL ? strtoll(at + strlen(want), NULL, 10) : 0;
+    free(resp);
+    return n;
 }

@@ -119,4 +119,13 @@ long long it_db_count(const h_stack *s, const char *sql, const char *param);
  * ledger verifies and some transfer was checked. */
 void it_expect_verified(co_client *admin);
 
+/* --- HTTP --- */
+
+/* GET path over HTTP/1.0 from addr ("127.0.0.1:port"); the malloc'd response, NULL on error. */
+char *it_http_get(const char *addr, const char *path);
+
+/* coalition_grpc_calls_total of method (its full path) with status code (a name like "OK")
+ * at process p's /metrics; 0 when the method has not finished a call with that status yet. */
+long long it_metric_calls(const h_stack *s, h_proc p, const char *method, const char *code);
+
 #endif

@@ -19,10 +19,12 @@
 #include <libpq-fe.h>
 
 #include "coalition/internal/v1/directory.pb-c.h"
+#include "coalition/internal/v1/members.pb-c.h"
 #include "coalition/v1/accounts.pb-c.h"
 #include "coalition/v1/partners.pb-c.h"
 #include "coalition/v1/points.pb-c.h"
 #include "itest.h"
+#include "process.h"
 
 #define DBNAME "it_accounts"
 #define SVC    "/coalition.v1.Accounts/"
@@ -1411,6 +1413,145 @@ static int run_with_key(const char *key, char *out, size_t outlen)
     return rc;
 }
 
+/* --- Members.ResolveMembers (internal) --- */
+
+static Coalition__Internal__V1__ResolveMembersResponse *
+resolve(co_client *c, co_arena *a, Coalition__V1__MemberRef **refs, size_t n, co_client_status *st)
+{
+    Coalition__Internal__V1__ResolveMembersRequest req =
+        COALITION__INTERNAL__V1__RESOLVE_MEMBERS_REQUEST__INIT;
+    req.members = refs;
+    req.n_members = n;
+    const co_client_md md = {CO_MD_ROLE, "service"};
+    ProtobufCMessage *resp = NULL;
+    it_unary(c, a, "/coalition.internal.v1.Members/ResolveMembers", &req.base,
+             &coalition__internal__v1__resolve_members_response__descriptor, &md, 1, &resp, st);
+    return (void *)resp;
+}
+
+static void test_resolve_members_answers_every_reference_in_order(void **state)
+{
+    (void)state;
+    vip_setup();
+    co_arena a;
+    co_arena_init(&a, 0);
+    co_client_status st;
+    Coalition__V1__EnrollMemberRequest er = COALITION__V1__ENROLL_MEMBER_REQUEST__INIT;
+    er.request_id = "enroll-resolve-1";
+    er.phone = "+4930666000001";
+    er.email = "resolve.one@example.org";
+    Coalition__V1__Member *m = enroll(fx->bakery, &a, &er, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    Coalition__V1__MemberRef mref = ref_of(COALITION__V1__MEMBER_REF__REF_MEMBER_ID, m->member_id);
+    Coalition__V1__StartMembershipRequest sr = COALITION__V1__START_MEMBERSHIP_REQUEST__INIT;
+    sr.request_id = "ms-resolve-1";
+    sr.member = &mref;
+    sr.plan_id = plan_gold;
+    Coalition__V1__StartMembershipResponse *ms =
+        (void *)call(fx->bakery, &a, SVC "StartMembership", &sr.base,
+                     &coalition__v1__start_membership_response__descriptor, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    er.request_id = "enroll-resolve-2";
+    er.phone = "+4930666000002";
+    er.email = "";
+    Coalition__V1__Member *gone = enroll(fx->bakery, &a, &er, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    assert_non_null(erase(fx->admin, &a, "erase-resolve-2", gone->member_id, "ticket 7", &st));
+
+    enum { FOUND = 1, NOT_FOUND, INVALID };
+    const struct {
+        int kind;
+        const char *value;
+        int outcome;
+        const char *member_id; /* FOUND: whose */
+        const char *error;     /* INVALID: part of the message */
+    } rows[] = {
+        {COALITION__V1__MEMBER_REF__REF_MEMBER_ID, m->member_id, FOUND, m->member_id, NULL},
+        {COALITION__V1__MEMBER_REF__REF_CARD_NUMBER, m->card_number, FOUND, m->member_id, NULL},
+        {COALITION__V1__MEMBER_REF__REF_PHONE, "+49 30 666-000-001", FOUND, m->member_id, NULL},
+        {COALITION__V1__MEMBER_REF__REF_EMAIL, "Resolve.One@EXAMPLE.org", FOUND, m->member_id,
+         NULL},
+        {COALITION__V1__MEMBER_REF__REF_QR_TOKEN, m->qr_token, FOUND, m->member_id, NULL},
+        /* An erased member is found by its id only, as by GetMember. */
+        {COALITION__V1__MEMBER_REF__REF_MEMBER_ID, gone->member_id, FOUND, gone->member_id, NULL},
+        {COALITION__V1__MEMBER_REF__REF_PHONE, "+4930666000002", NOT_FOUND, NULL, NULL},
+        {COALITION__V1__MEMBER_REF__REF_MEMBER_ID, "m0123456789abcdef0123456789abcdef", NOT_FOUND,
+         NULL, NULL},
+        {COALITION__V1__MEMBER_REF__REF_PHONE, "12", INVALID, NULL, "\"member.phone\""},
+        {COALITION__V1__MEMBER_REF__REF_MEMBER_ID, "m'; DROP TABLE accounts.members", INVALID, NULL,
+         "\"member.member_id\""},
+        {0, NULL, INVALID, NULL, "exactly one identifier"},
+        {COALITION__V1__MEMBER_REF__REF_MEMBER_ID, m->member_id, FOUND, m->member_id, NULL},
+    };
+    enum { N = sizeof rows / sizeof rows[0] };
+    Coalition__V1__MemberRef refv[N], *refs[N];
+    for (size_t i = 0; i < N; i++) {
+        refv[i] = ref_of(rows[i].kind, rows[i].value);
+        refs[i] = &refv[i];
+    }
+    co_client *svc = h_client(fx->s, H_ACCOUNTS, "service-points");
+    Coalition__Internal__V1__ResolveMembersResponse *r = resolve(svc, &a, refs, N, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    assert_int_equal(r->n_members, N);
+    for (size_t i = 0; i < N; i++) {
+        const Coalition__Internal__V1__ResolvedMember *x = r->members[i];
+        if ((int)x->outcome != rows[i].outcome) {
+            fail_msg("reference %zu: outcome %d, expected %d (\"%s\")", i, (int)x->outcome,
+                     rows[i].outcome, x->error);
+        }
+        if (rows[i].outcome == FOUND) {
+            assert_string_equal(x->member_id, rows[i].member_id);
+        } else {
+            assert_string_equal(x->member_id, "");
+        }
+        if (rows[i].outcome == INVALID) {
+            assert_non_null(strstr(x->error, rows[i].error));
+        } else {
+            assert_string_equal(x->error, "");
+        }
+    }
+    /* The member's membership in force, with its end; the erased member's status. */
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(r->members[i]->status, COALITION__V1__MEMBER_STATUS__MEMBER_STATUS_ACTIVE);
+        assert_int_equal(r->members[i]->n_active_plans, 1);
+        assert_string_equal(r->members[i]->active_plans[0]->plan_id, plan_gold);
+        assert_int_equal(r->members[i]->active_plans[0]->end_time->seconds,
+                         ms->membership->end_time->seconds);
+    }
+    assert_int_equal(r->members[5]->status, COALITION__V1__MEMBER_STATUS__MEMBER_STATUS_ERASED);
+    assert_int_equal(r->members[5]->n_active_plans, 0);
+    assert_int_equal(r->members[N - 1]->n_active_plans, 1);
+
+    /* Only invalid references: answered without a query. */
+    r = resolve(svc, &a, &refs[8], 3, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    assert_int_equal(r->n_members, 3);
+    assert_int_equal(r->members[2]->outcome, INVALID);
+    /* 1 to 256 references. */
+    resolve(svc, &a, refs, 0, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "\"members\"");
+    Coalition__V1__MemberRef **many = co_arena_calloc(&a, 257, sizeof *many);
+    assert_non_null(many);
+    for (size_t i = 0; i < 257; i++) {
+        many[i] = refs[i % N];
+    }
+    r = resolve(svc, &a, many, 256, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_OK, NULL);
+    assert_int_equal(r->n_members, 256);
+    assert_string_equal(r->members[255]->member_id, rows[255 % N].member_id);
+    resolve(svc, &a, many, 257, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT, "\"members\"");
+    co_client_free(svc);
+    /* Service identities only, and never through the gateway. */
+    co_client *direct = h_client(fx->s, H_ACCOUNTS, "partner-bakery");
+    resolve(direct, &a, refs, 1, &st);
+    assert_true(st.code == GRPC_STATUS_PERMISSION_DENIED || st.code == GRPC_STATUS_UNAUTHENTICATED);
+    co_client_free(direct);
+    resolve(fx->admin, &a, refs, 1, &st);
+    IT_EXPECT_STATUS(st, GRPC_STATUS_UNIMPLEMENTED, NULL);
+    co_arena_release(&a);
+}
+
 static void test_missing_malformed_or_wrong_key_refuses_to_start(void **state)
 {
     (void)state;
@@ -1510,6 +1651,7 @@ int main(void)
         cmocka_unit_test(test_record_feedback_for_own_program),
         cmocka_unit_test(test_start_and_cancel_membership),
         cmocka_unit_test(test_directory_get_membership_plan),
+        cmocka_unit_test(test_resolve_members_answers_every_reference_in_order),
         cmocka_unit_test(test_missing_malformed_or_wrong_key_refuses_to_start),
         cmocka_unit_test(test_personal_data_never_appears_in_logs),
     };

@@ -54,66 +54,6 @@ static int health_check(co_client *c, co_arena *a, const char *service, co_clien
     return (int)((Grpc__Health__V1__HealthCheckResponse *)resp)->status;
 }
 
-/* GET path over HTTP/1.0 from addr ("127.0.0.1:port"); the malloc'd response, NULL on error. */
-static char *http_get(const char *addr, const char *path)
-{
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL) {
-        return NULL;
-    }
-    long port = strtol(colon + 1, NULL, 10);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    char host[64];
-    snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
-    if (port <= 0 || port > 65535 || inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
-        return NULL;
-    }
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) {
-        return NULL;
-    }
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    char *out = NULL;
-    if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0) {
-        goto out_fd;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, addr);
-    if (n < 0 || (size_t)n >= sizeof req || write(fd, req, (size_t)n) != n) {
-        goto out_fd;
-    }
-    size_t cap = 65536, len = 0;
-    out = malloc(cap);
-    while (out != NULL) {
-        if (cap - len < 4096) {
-            char *bigger = realloc(out, cap * 2);
-            if (bigger == NULL) {
-                free(out);
-                out = NULL;
-                break;
-            }
-            out = bigger;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, out + len, cap - len - 1);
-        if (r < 0) {
-            free(out);
-            out = NULL;
-            break;
-        }
-        if (r == 0) {
-            out[len] = '\0';
-            break;
-        }
-        len += (size_t)r;
-    }
-out_fd:
-    close(fd);
-    return out;
-}
-
 /* True if the HTTP response starts with a status line of code. */
 static bool http_status_is(const char *resp, const char *code)
 {
@@ -226,7 +166,7 @@ static void test_metrics_endpoint_counts_grpc_calls(void **state)
     }
     co_arena_release(&a);
     for (int p = 0; p < H_NPROC; p++) {
-        char *resp = http_get(h_metrics_addr(f->s, (h_proc)p), "/metrics");
+        char *resp = it_http_get(h_metrics_addr(f->s, (h_proc)p), "/metrics");
         if (resp == NULL) {
             fail_msg("%s: no answer from %s", proc_names[p], h_metrics_addr(f->s, (h_proc)p));
         }
@@ -245,7 +185,7 @@ static void test_metrics_endpoint_counts_grpc_calls(void **state)
                      proc_names[p], resp);
         }
         free(resp);
-        resp = http_get(h_metrics_addr(f->s, (h_proc)p), "/not-metrics");
+        resp = it_http_get(h_metrics_addr(f->s, (h_proc)p), "/not-metrics");
         assert_non_null(resp);
         if (!http_status_is(resp, "404")) {
             fail_msg("%s /not-metrics: expected 404, got:\n%.300s", proc_names[p], resp);

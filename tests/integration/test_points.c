@@ -1036,6 +1036,33 @@ static void test_hostile_inputs_get_clear_statuses(void **state)
     er.amount = &usd;
     call(fx->bakery, &a, SVC "Earn", &er.base, &coalition__v1__earn_response__descriptor, &st);
     IT_EXPECT_STATUS(st, INV, "currency");
+    /* References accounts refuses or does not know, resolved together with others. */
+    Coalition__V1__Money one = eur(1000000);
+    er.amount = &one;
+    const struct {
+        int kind;
+        const char *value, *rid;
+        grpc_status_code code;
+        const char *message;
+    } refs[] = {
+        {COALITION__V1__MEMBER_REF__REF_PHONE, "12", "h-11a", INV, "\"member.phone\""},
+        {COALITION__V1__MEMBER_REF__REF_EMAIL, "nobody.here@example.org", "h-11b",
+         GRPC_STATUS_NOT_FOUND, "member not found"},
+    };
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+        Coalition__V1__MemberRef other = COALITION__V1__MEMBER_REF__INIT;
+        other.ref_case = (Coalition__V1__MemberRef__RefCase)refs[i].kind;
+        if (refs[i].kind == COALITION__V1__MEMBER_REF__REF_PHONE) {
+            other.phone = (char *)refs[i].value;
+        } else {
+            other.email = (char *)refs[i].value;
+        }
+        er.member = &other;
+        er.request_id = (char *)refs[i].rid;
+        call(fx->bakery, &a, SVC "Earn", &er.base, &coalition__v1__earn_response__descriptor, &st);
+        IT_EXPECT_STATUS(st, refs[i].code, refs[i].message);
+    }
+    er.member = &ref;
     Coalition__V1__CreditRequest cr = COALITION__V1__CREDIT_REQUEST__INIT;
     cr.request_id = "h-12";
     cr.member = &ref;
@@ -1347,12 +1374,55 @@ static int teardown(void **state)
     return it_teardown(state);
 }
 
+/* Members that points has not seen miss its cache together: they are resolved in fewer
+ * calls to accounts than there are requests, and every request is still answered for its own
+ * member. */
+static void test_concurrent_cache_misses_share_member_lookups(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    co_arena a;
+    co_arena_init(&a, 0);
+    static char ids[N][64], rids[N][32];
+    for (int i = 0; i < N; i++) {
+        char rid[32], phone[32];
+        snprintf(rid, sizeof rid, "enroll-miss-%d", i);
+        snprintf(phone, sizeof phone, "+49306660%04d", i);
+        enroll(&a, rid, phone, ids[i], sizeof ids[i]);
+        snprintf(rids[i], sizeof rids[i], "miss-earn-%d", i);
+    }
+    const char *method = "/coalition.internal.v1.Members/ResolveMembers";
+    long long before = it_metric_calls(fx->s, H_ACCOUNTS, method, "OK");
+    racer rs[N];
+    for (int i = 0; i < N; i++) {
+        rs[i] = (racer){.c = fx->bakery, .rid = rids[i], .member = ids[i], .kind = 0};
+    }
+    run_racers(rs, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(rs[i].code, OK);
+        char both[128];
+        snprintf(both, sizeof both, "%.31s|%.63s", rids[i], ids[i]);
+        assert_int_equal(it_db_count(fx->s,
+                                     "SELECT count(*) FROM points.transfers WHERE kind = 1 AND"
+                                     " request_id = split_part($1, '|', 1) AND member_id ="
+                                     " split_part($1, '|', 2)",
+                                     both),
+                         1);
+    }
+    long long calls = it_metric_calls(fx->s, H_ACCOUNTS, method, "OK") - before;
+    printf("# %d concurrent misses resolved in %lld calls\n", N, calls);
+    assert_true(calls >= 1);
+    assert_true(calls < N);
+    co_arena_release(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_earn_then_redeem_at_a_participant),
         cmocka_unit_test(test_repeat_replays_and_other_content_is_refused),
         cmocka_unit_test(test_fifty_concurrent_identical_earns_make_one),
+        cmocka_unit_test(test_concurrent_cache_misses_share_member_lookups),
         cmocka_unit_test(test_concurrent_redemptions_never_overdraw),
         cmocka_unit_test(test_capture_racing_void_one_wins),
         cmocka_unit_test(test_expired_hold_cannot_be_captured_and_is_released),
