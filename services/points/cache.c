@@ -2,6 +2,8 @@
 /* Program configuration and member identities, cached so the hot path rarely leaves the
  * process: a program is refreshed by version at most every refresh_ms (a stale copy is served
  * while one caller refreshes), a member lookup is trusted for ttl_ms. */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,8 +257,9 @@ typedef struct member_slot {
 typedef struct member_wait {
     const Coalition__V1__MemberRef *ref;
     uint8_t key[32];
-    int64_t deadline_ms;
+    int64_t deadline_ms; /* monotonic; at most 5 s ahead */
     struct member_wait *next;
+    bool queued; /* in the queue, not yet taken by a call */
     bool done;
     co_err e;
     char why[160];
@@ -283,7 +286,11 @@ pts_members *pts_members_new(co_client *accounts, int64_t ttl_ms)
     pts_members *c = calloc(1, sizeof *c);
     if (c != NULL) {
         pthread_mutex_init(&c->mu, NULL);
-        pthread_cond_init(&c->answered, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the clock of mono_ms */
+        pthread_cond_init(&c->answered, &ca);
+        pthread_condattr_destroy(&ca);
         c->accounts = accounts;
         c->ttl_ms = ttl_ms;
         c->tail = &c->head;
@@ -400,7 +407,7 @@ static void wait_answer(member_wait *w, const Coalition__Internal__V1__ResolvedM
     }
     pts_member *m = &w->m;
     memset(m, 0, sizeof *m);
-    if (strlen(r->member_id) >= sizeof m->member_id) {
+    if (r->member_id[0] == '\0' || strlen(r->member_id) >= sizeof m->member_id) {
         wait_fail(w, CO_ERR_UNAVAILABLE, "accounts service returned no member");
         return;
     }
@@ -435,7 +442,7 @@ static void resolve_batch(pts_members *c, member_wait *const *batch, size_t n)
     req.n_members = n;
     const co_client_md md = {CO_MD_ROLE, "service"};
     ProtobufCMessage *resp = NULL;
-    co_client_status st;
+    co_client_status st = {.details = ""};
     co_err e =
         co_client_unary(c->accounts, "/coalition.internal.v1.Members/ResolveMembers", &req.base,
                         &coalition__internal__v1__resolve_members_response__descriptor, &md, 1,
@@ -470,7 +477,8 @@ static void lead(pts_members *c)
     member_wait *batch[RESOLVE_BATCH];
     size_t n = 0;
     while (c->head != NULL && n < RESOLVE_BATCH) {
-        batch[n++] = c->head;
+        batch[n] = c->head;
+        batch[n++]->queued = false;
         c->head = c->head->next;
     }
     if (c->head == NULL) {
@@ -491,29 +499,58 @@ static void lead(pts_members *c)
     pthread_cond_broadcast(&c->answered);
 }
 
+/* Under mu: takes w, still queued, out of the queue. */
+static void unqueue(pts_members *c, member_wait *w)
+{
+    member_wait **p = &c->head;
+    while (*p != w) {
+        p = &(*p)->next;
+    }
+    *p = w->next;
+    if (c->tail == &w->next) {
+        c->tail = p;
+    }
+    w->queued = false;
+}
+
 co_err pts_members_resolve(pts_members *c, const Coalition__V1__MemberRef *ref, int64_t timeout_ms,
                            pts_member *out, char *why, size_t whylen)
 {
-    member_wait w = {.ref = ref};
+    member_wait w = {.ref = ref, .queued = true};
     ref_key(ref, w.key);
     int64_t now = mono_ms();
-    w.deadline_ms = now + timeout_ms;
+    w.deadline_ms = now + (timeout_ms < 1 ? 1 : timeout_ms < 5000 ? timeout_ms : 5000);
     pthread_mutex_lock(&c->mu);
     if (cache_get(c, w.key, now, out)) {
         pthread_mutex_unlock(&c->mu);
         return CO_OK;
     }
-    /* w leaves the queue before it is answered, and the queue's tail is reset when its last
-     * entry leaves, so the tail never points into a returned frame. */
+    /* w leaves the queue before it is answered or given up, and the queue's tail never points
+     * at an entry that left, so nothing points into a returned frame. */
     *c->tail = &w;
     c->tail = &w.next; // cppcheck-suppress autoVariables
-    /* A waiter sends the queue itself when fewer than RESOLVERS calls are out; every call
-     * ends by waking the waiters, so a queued miss is never left without a sender. */
+    /* A waiter whose miss is still queued sends the queue itself when fewer than RESOLVERS
+     * calls are out; every call ends by waking the waiters, so a queued miss is never left
+     * without a sender. A miss still queued at its deadline is given up; one already sent
+     * waits for its call, which ends by the latest deadline in its batch (at most 5 s). */
     while (!w.done) {
-        if (c->head != NULL && c->resolving < RESOLVERS) {
+        if (w.queued && c->resolving < RESOLVERS) {
             lead(c);
-        } else {
+            continue;
+        }
+        if (!w.queued) {
             pthread_cond_wait(&c->answered, &c->mu);
+            continue;
+        }
+        struct timespec until = {.tv_sec = w.deadline_ms / 1000,
+                                 .tv_nsec = (long)(w.deadline_ms % 1000) * 1000000};
+        if (pthread_cond_timedwait(&c->answered, &c->mu, &until) == ETIMEDOUT && w.queued) {
+            unqueue(c, &w);
+            pthread_mutex_unlock(&c->mu);
+            snprintf(why, whylen,
+                     "accounts service did not answer in time: could not find the "
+                     "member");
+            return CO_ERR_DEADLINE_EXCEEDED;
         }
     }
     pthread_mutex_unlock(&c->mu);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The points ledger end to end: through the gateway over mTLS, against real PostgreSQL. */
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <libpq-fe.h>
@@ -1416,6 +1418,107 @@ static void test_concurrent_cache_misses_share_member_lookups(void **state)
     co_arena_release(&a);
 }
 
+/* An Earn whose member lookup waits behind calls to an accounts service that does not answer
+ * (stopped with SIGSTOP) gives up at its own deadline, not when those calls end, and nothing
+ * is written until it is retried. */
+typedef struct timed_earn {
+    const char *rid, *member;
+    int64_t ms;
+    grpc_status_code code;
+} timed_earn;
+
+static void *timed_earn_main(void *arg)
+{
+    timed_earn *t = arg;
+    co_arena a;
+    co_arena_init(&a, 0);
+    Coalition__V1__MemberRef ref = by_id(t->member);
+    Coalition__V1__Money amt = eur(1000000);
+    Coalition__V1__EarnRequest req = COALITION__V1__EARN_REQUEST__INIT;
+    req.request_id = (char *)t->rid;
+    req.member = &ref;
+    req.program_code = PROG;
+    req.amount = &amt;
+    ProtobufCMessage *resp = NULL;
+    co_client_status st = it_no_status();
+    co_client_unary(fx->bakery, SVC "Earn", &req.base, &coalition__v1__earn_response__descriptor,
+                    NULL, 0, t->ms, false, &a, &resp, &st);
+    t->code = st.code;
+    co_arena_release(&a);
+    return NULL;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_a_queued_member_lookup_ends_at_its_own_deadline(void **state)
+{
+    (void)state;
+    co_arena a;
+    co_arena_init(&a, 0);
+    static char ids[4][64];
+    for (int i = 0; i < 4; i++) {
+        char rid[32], phone[32];
+        snprintf(rid, sizeof rid, "enroll-slow-%d", i);
+        snprintf(phone, sizeof phone, "+49306661%04d", i);
+        enroll(&a, rid, phone, ids[i], sizeof ids[i]);
+    }
+    /* Two lookups with 8 s to live take both calls to accounts (points waits 5 s at most for
+     * a lookup, so they end about 4.6 s after the last two start); two with 1 s queue behind. */
+    timed_earn t[4] = {{"slow-0", ids[0], 8000, 0},
+                       {"slow-1", ids[1], 8000, 0},
+                       {"slow-2", ids[2], 1000, 0},
+                       {"slow-3", ids[3], 1000, 0}};
+    const char *method = "/coalition.v1.Points/Earn";
+    long long before = it_metric_calls(fx->s, H_POINTS, method, "DEADLINE_EXCEEDED");
+    pid_t accounts = h_pid(fx->s, H_ACCOUNTS);
+    assert_int_equal(kill(accounts, SIGSTOP), 0);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, timed_earn_main, &t[i]), 0);
+        usleep(i < 2 ? 200000 : 0);
+    }
+    int64_t start = now_ms();
+    pthread_join(th[2], NULL);
+    pthread_join(th[3], NULL);
+    /* Points answers the queued two while the first two are still waiting for accounts (they
+     * end after about 1 s; the 3.5 s allowed is for a loaded machine). */
+    long long ended = 0;
+    while (now_ms() - start < 3500 && ended < 2) {
+        ended = it_metric_calls(fx->s, H_POINTS, method, "DEADLINE_EXCEEDED") - before;
+        usleep(50000);
+    }
+    int64_t waited = now_ms() - start;
+    pthread_join(th[0], NULL);
+    pthread_join(th[1], NULL);
+    assert_int_equal(kill(accounts, SIGCONT), 0);
+    printf("# queued lookups ended at points: %lld after %lld ms\n", ended, (long long)waited);
+    assert_true(ended >= 2);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(t[i].code, GRPC_STATUS_DEADLINE_EXCEEDED);
+    }
+    /* Nothing was written; each retry with its request_id earns once. */
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(it_db_count(fx->s,
+                                     "SELECT count(*) FROM points.transfers WHERE request_id = $1",
+                                     t[i].rid),
+                         0);
+        co_client_status st;
+        earn(fx->bakery, &a, t[i].rid, ids[i], PROG, 1000000, &st);
+        IT_EXPECT_STATUS(st, OK, NULL);
+        assert_int_equal(it_db_count(fx->s,
+                                     "SELECT count(*) FROM points.transfers WHERE kind = 1 AND"
+                                     " request_id = $1",
+                                     t[i].rid),
+                         1);
+    }
+    co_arena_release(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1423,6 +1526,7 @@ int main(void)
         cmocka_unit_test(test_repeat_replays_and_other_content_is_refused),
         cmocka_unit_test(test_fifty_concurrent_identical_earns_make_one),
         cmocka_unit_test(test_concurrent_cache_misses_share_member_lookups),
+        cmocka_unit_test(test_a_queued_member_lookup_ends_at_its_own_deadline),
         cmocka_unit_test(test_concurrent_redemptions_never_overdraw),
         cmocka_unit_test(test_capture_racing_void_one_wins),
         cmocka_unit_test(test_expired_hold_cannot_be_captured_and_is_released),
