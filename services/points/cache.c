@@ -358,13 +358,18 @@ static bool cache_get(pts_members *c, const uint8_t key[32], int64_t now, pts_me
     return false;
 }
 
-/* Under mu: the slot of this key if it is still there, else a free one, else the oldest. */
-static void cache_put(pts_members *c, const uint8_t key[32], int64_t now, const pts_member *m)
+/* Under mu: m, as accounts saw it when asked at `asked`, goes to the slot of this key if it is
+ * still there, else a free one, else the oldest. It is trusted from `asked` on, and never
+ * replaces the answer of a later call (two calls may end out of order). */
+static void cache_put(pts_members *c, const uint8_t key[32], int64_t asked, const pts_member *m)
 {
     member_slot *set = member_set(c, key);
     member_slot *s = &set[0];
     for (size_t w = 0; w < MEMBER_WAYS; w++) {
         if (set[w].used && memcmp(set[w].key, key, 32) == 0) {
+            if (set[w].expires_ms > asked + c->ttl_ms) {
+                return;
+            }
             s = &set[w];
             break;
         }
@@ -374,7 +379,7 @@ static void cache_put(pts_members *c, const uint8_t key[32], int64_t now, const 
     }
     memcpy(s->key, key, 32);
     s->used = true;
-    s->expires_ms = now + c->ttl_ms;
+    s->expires_ms = asked + c->ttl_ms;
     s->m = *m;
 }
 
@@ -486,12 +491,12 @@ static void lead(pts_members *c)
     }
     c->resolving++;
     pthread_mutex_unlock(&c->mu);
+    int64_t asked = mono_ms();
     resolve_batch(c, batch, n);
-    int64_t now = mono_ms();
     pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < n; i++) {
         if (batch[i]->e == CO_OK) {
-            cache_put(c, batch[i]->key, now, &batch[i]->m);
+            cache_put(c, batch[i]->key, asked, &batch[i]->m);
         }
         batch[i]->done = true; /* its owner may return as soon as the mutex is free */
     }
